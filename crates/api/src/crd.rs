@@ -1,0 +1,125 @@
+//! The CustomResourceDefinitions of every custom resource, as they are installed.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
+use kube::CustomResourceExt;
+
+use crate::{
+    cassandra::CassandraDatacenter,
+    config::ClientConfig,
+    control::{CassandraTask, K8ssandraTask},
+    k8ssandra::K8ssandraCluster,
+    replication::ReplicatedSecret,
+};
+
+/// Fields whose schema is an embedded Kubernetes core type (pod template, containers, volumes,
+/// affinity, ...). Their field-level description is ours and kept; the descriptions inside are
+/// Kubernetes' own and dropped, as controller-gen's `maxDescLen=0` does, because with them a
+/// K8ssandraCluster CRD comes close to etcd's 1.5 MiB object limit.
+const EMBEDDED_CORE_TYPE_FIELDS: &[&str] = &[
+    "affinity",
+    "cassandraDataVolumeClaimSpec",
+    "cluster",
+    "configBuilderResources",
+    "containers",
+    "datacenter",
+    "initContainers",
+    "kubeConfigSecret",
+    "maxUnavailable",
+    "nameSelector",
+    "perNodeConfigMapRef",
+    "podSecurityContext",
+    "podTemplateSpec",
+    "pullSecretRef",
+    "pvcSpec",
+    "resources",
+    "selector",
+    "superuserSecretRef",
+    "systemLoggerResources",
+    "tolerations",
+    "trackedTasks",
+    "volumeSource",
+    "volumes",
+];
+
+/// Every CRD the operator serves, in a stable order.
+#[must_use]
+pub fn all() -> Vec<CustomResourceDefinition> {
+    let mut crds = vec![
+        CassandraDatacenter::crd(),
+        ClientConfig::crd(),
+        CassandraTask::crd(),
+        K8ssandraTask::crd(),
+        K8ssandraCluster::crd(),
+        ReplicatedSecret::crd(),
+    ];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                drop_embedded_descriptions(schema);
+            }
+        }
+    }
+    crds
+}
+
+/// Drops the descriptions inside [`EMBEDDED_CORE_TYPE_FIELDS`], wherever they appear.
+fn drop_embedded_descriptions(schema: &mut JSONSchemaProps) {
+    for_each_child(schema, &mut |name, child| {
+        if name.is_some_and(|n| EMBEDDED_CORE_TYPE_FIELDS.contains(&n)) {
+            for_each_child(child, &mut |_, inner| drop_all_descriptions(inner));
+        } else {
+            drop_embedded_descriptions(child);
+        }
+    });
+}
+
+fn drop_all_descriptions(schema: &mut JSONSchemaProps) {
+    schema.description = None;
+    for_each_child(schema, &mut |_, child| drop_all_descriptions(child));
+}
+
+/// Calls `f` on every direct sub-schema, with the property name where there is one.
+fn for_each_child(
+    schema: &mut JSONSchemaProps,
+    f: &mut dyn FnMut(Option<&str>, &mut JSONSchemaProps),
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+        JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+    };
+    if let Some(properties) = schema.properties.as_mut() {
+        for (name, child) in properties.iter_mut() {
+            f(Some(name), child);
+        }
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => f(None, item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => items.iter_mut().for_each(|i| f(None, i)),
+        None => {}
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
+        f(None, extra);
+    }
+    for list in [&mut schema.all_of, &mut schema.any_of, &mut schema.one_of] {
+        list.iter_mut().flatten().for_each(|s| f(None, s));
+    }
+}
+
+/// File name of a CRD in `config/crd/bases`: `<group>_<plural>.yaml`, as kubebuilder names them.
+#[must_use]
+pub fn file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}_{}.yaml", crd.spec.group, crd.spec.names.plural)
+}
+
+/// A CRD as a YAML document.
+///
+/// # Errors
+/// When the CRD cannot be serialised (it always can: it is built from plain data).
+pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
+    Ok(format!("---\n{}", serde_yaml::to_string(crd)?))
+}

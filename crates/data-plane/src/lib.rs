@@ -1,0 +1,3 @@
+//! CassandraDatacenter and CassandraTask controllers (the cass-operator role).
+//!
+//! Not written yet: this crate is an empty placeholder in the workspace layout.
