@@ -13,6 +13,7 @@ pub mod k8ssandra;
 pub mod labels;
 pub mod merge;
 pub mod names;
+pub mod quantity;
 pub mod replication;
 pub mod schema;
 pub mod validation;

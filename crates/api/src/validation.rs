@@ -442,3 +442,92 @@ fn check_statefulset_name(
         );
     }
 }
+
+/// Checks a change of a K8ssandraCluster that admission cannot judge per datacenter: a datacenter
+/// that stays keeps its storage class, does not shrink its data volumes, and keeps the order of its
+/// racks, new racks going after the existing ones.
+///
+/// # Errors
+/// Every problem found.
+pub fn validate_k8ssandra_cluster_update(
+    old: &K8ssandraCluster,
+    new: &K8ssandraCluster,
+) -> Result<(), ValidationErrors> {
+    let mut problems = Problems::default();
+    let (Some(old_template), Some(new_template)) =
+        (old.spec.cassandra.as_ref(), new.spec.cassandra.as_ref())
+    else {
+        return problems.into_result();
+    };
+    let old_dcs = merge::resolve_datacenters(
+        old.metadata.name.as_deref().unwrap_or_default(),
+        old_template,
+    );
+    let new_dcs = merge::resolve_datacenters(
+        new.metadata.name.as_deref().unwrap_or_default(),
+        new_template,
+    );
+    for (index, dc) in new_dcs.iter().enumerate() {
+        let Some(before) = old_dcs.iter().find(|o| o.meta.name == dc.meta.name) else {
+            continue;
+        };
+        let path = format!("spec.cassandra.datacenters[{index}]");
+        let claim = |d: &ResolvedDatacenter| {
+            d.options
+                .storage_config
+                .as_ref()
+                .and_then(|s| s.cassandra_data_volume_claim_spec.clone())
+        };
+        if let (Some(was), Some(is)) = (claim(before), claim(dc)) {
+            if was.storage_class_name != is.storage_class_name {
+                problems.add(
+                    format!("{path}.storageConfig.cassandraDataVolumeClaimSpec.storageClassName"),
+                    format!(
+                        "the storage class of datacenter {} cannot change from {:?} to {:?}",
+                        dc.meta.name,
+                        was.storage_class_name.clone().unwrap_or_default(),
+                        is.storage_class_name.clone().unwrap_or_default()
+                    ),
+                );
+            }
+            let storage = |c: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec| {
+                c.resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage"))
+                    .map(|q| q.0.clone())
+            };
+            if let (Some(was), Some(is)) = (storage(&was), storage(&is))
+                && crate::quantity::parse(&is) < crate::quantity::parse(&was)
+            {
+                problems.add(
+                    format!("{path}.storageConfig.cassandraDataVolumeClaimSpec.resources.requests.storage"),
+                    format!("the data volumes of datacenter {} cannot shrink from {was} to {is}", dc.meta.name),
+                );
+            }
+        }
+        let rack_names = |d: &ResolvedDatacenter| -> Vec<String> {
+            d.options
+                .racks
+                .iter()
+                .flatten()
+                .map(|r| r.name.clone())
+                .collect()
+        };
+        let (was, is) = (rack_names(before), rack_names(dc));
+        let kept: Vec<&String> = was.iter().filter(|r| is.contains(r)).collect();
+        let prefix: Vec<&String> = is.iter().take(kept.len()).collect();
+        if !was.is_empty() && kept != prefix {
+            problems.add(
+                format!("{path}.racks"),
+                format!(
+                    "the racks of datacenter {} cannot be renamed or reordered, and new racks go after the existing ones (were [{}], now [{}])",
+                    dc.meta.name,
+                    was.join(", "),
+                    is.join(", ")
+                ),
+            );
+        }
+    }
+    problems.into_result()
+}

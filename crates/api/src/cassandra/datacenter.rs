@@ -53,16 +53,16 @@ use super::{CassandraDatacenterStatus, Rack, StorageConfig};
 #[kube(cel)]
 #[serde(rename_all = "camelCase")]
 // Upstream keeps unknown spec fields (newer versions' fields survive a downgrade); so do we.
-#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true), transform = crate::cel::with_storage_and_rack_rules)]
 #[x_kube(
     validation = Rule::new("(has(self.datacenterName) ? self.datacenterName : '') == (has(oldSelf.datacenterName) ? oldSelf.datacenterName : '')").message("datacenterName is immutable"),
     validation = Rule::new("(has(self.superuserSecretName) ? self.superuserSecretName : '') == (has(oldSelf.superuserSecretName) ? oldSelf.superuserSecretName : '')").message("superuserSecretName is immutable"),
     validation = Rule::new("(has(self.allowMultipleNodesPerWorker) && self.allowMultipleNodesPerWorker) == (has(oldSelf.allowMultipleNodesPerWorker) && oldSelf.allowMultipleNodesPerWorker)").message("allowMultipleNodesPerWorker is immutable"),
     validation = Rule::new("(has(self.serviceAccount) ? self.serviceAccount : '') == (has(oldSelf.serviceAccount) ? oldSelf.serviceAccount : '')").message("serviceAccount is immutable"),
     validation = Rule::new("!(has(self.allowMultipleNodesPerWorker) && self.allowMultipleNodesPerWorker) || (has(self.resources) && has(self.resources.requests) && has(self.resources.limits) && ['cpu', 'memory'].all(r, r in self.resources.requests && r in self.resources.limits))").message("allowMultipleNodesPerWorker requires cpu and memory requests and limits in resources"),
-    validation = Rule::new("!has(self.config) || !('dse-yaml' in self.config) || self.serverType == 'dse'").message("config dse-yaml is only valid with serverType dse"),
-    validation = Rule::new("!has(self.config) || !('jvm-options' in self.config) || (self.serverType == 'cassandra' && self.serverVersion.startsWith('3.'))").message("config jvm-options is only valid with Cassandra 3.x; use jvm-server-options"),
-    validation = Rule::new("!has(self.config) || !('jvm-server-options' in self.config) || !(self.serverType == 'cassandra' && self.serverVersion.startsWith('3.'))").message("config jvm-server-options is not valid with Cassandra 3.x; use jvm-options"),
+    validation = Rule::new("!has(self.config) || !has(self.config.dse__dash__yaml) || self.serverType == 'dse'").message("config dse-yaml is only valid with serverType dse"),
+    validation = Rule::new("!has(self.config) || !has(self.config.jvm__dash__options) || (self.serverType == 'cassandra' && self.serverVersion.startsWith('3.'))").message("config jvm-options is only valid with Cassandra 3.x; use jvm-server-options"),
+    validation = Rule::new("!has(self.config) || !has(self.config.jvm__dash__server__dash__options) || !(self.serverType == 'cassandra' && self.serverVersion.startsWith('3.'))").message("config jvm-server-options is not valid with Cassandra 3.x; use jvm-options"),
 )]
 pub struct CassandraDatacenterSpec {
     /// Cassandra cluster this datacenter belongs to; datacenters with the same cluster name in a
@@ -72,6 +72,7 @@ pub struct CassandraDatacenterSpec {
     pub cluster_name: String,
     /// Cassandra-side datacenter name, when it differs from the object name.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub datacenter_name: Option<String>,
     /// `cassandra`, `dse` or `hcd`.
     pub server_type: ServerType,
@@ -88,12 +89,8 @@ pub struct CassandraDatacenterSpec {
     pub size: i32,
     /// Racks, one StatefulSet each; a single rack `default` when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
-    #[x_kube(
-        validation = crate::cel::racks_unique(),
-        validation = crate::cel::racks_keep_order(),
-        validation = crate::cel::racks_appended(),
-    )]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = crate::cel::racks_unique())]
     pub racks: Option<Vec<Rack>>,
     /// Node labels every pod requires.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,14 +105,10 @@ pub struct CassandraDatacenterSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_multiple_nodes_per_worker: Option<bool>,
     /// Data volume claim template and further volumes.
-    #[x_kube(
-        validation = crate::cel::storage_class_immutable(),
-        validation = crate::cel::storage_request_does_not_shrink(),
-    )]
     pub storage_config: StorageConfig,
     /// Server configuration: `cassandra-yaml`, `jvm-options`, `jvm-server-options`, `dse-yaml`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    #[schemars(schema_with = "crate::schema::server_config")]
     pub config: Option<serde_json::Value>,
     /// Secret whose `config` key holds the configuration, instead of `config`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -341,9 +334,11 @@ pub struct ServiceConfig {
 pub struct ServiceConfigAdditions {
     /// Labels to add.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
     pub additional_labels: Option<BTreeMap<String, String>>,
     /// Annotations to add.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
     pub additional_annotations: Option<BTreeMap<String, String>>,
 }
 

@@ -52,6 +52,7 @@ use crate::conditions::Condition;
         description = "When the execution of the task finished"
     )
 )]
+#[kube(cel)]
 #[serde(rename_all = "camelCase")]
 pub struct CassandraTaskSpec {
     /// The CassandraDatacenter the task runs on.

@@ -106,13 +106,12 @@ pub enum SecretsProvider {
 /// Settings that apply to every datacenter of a cluster, and the datacenters.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::cel::with_storage_and_rack_rules)]
 #[x_kube(
     validation = Rule::new("!has(oldSelf.datacenters) || !has(self.datacenters) || !(self.datacenters.exists(d, !oldSelf.datacenters.exists(o, o.metadata.name == d.metadata.name)) && oldSelf.datacenters.exists(o, !self.datacenters.exists(d, d.metadata.name == o.metadata.name)))")
         .message("datacenters cannot be added and removed in the same change"),
     validation = Rule::new("!has(oldSelf.datacenters) || !has(self.datacenters) || self.datacenters.all(d, !oldSelf.datacenters.exists(o, o.metadata.name == d.metadata.name && (has(o.datacenterName) ? o.datacenterName : '') != (has(d.datacenterName) ? d.datacenterName : '')))")
         .message("the datacenterName of an existing datacenter is immutable"),
-    validation = Rule::new("!has(oldSelf.datacenters) || !has(self.datacenters) || self.datacenters.all(d, !has(d.storageConfig) || !oldSelf.datacenters.exists(o, o.metadata.name == d.metadata.name && has(o.storageConfig) && (has(o.storageConfig.cassandraDataVolumeClaimSpec) && has(o.storageConfig.cassandraDataVolumeClaimSpec.storageClassName) ? o.storageConfig.cassandraDataVolumeClaimSpec.storageClassName : '') != (has(d.storageConfig.cassandraDataVolumeClaimSpec) && has(d.storageConfig.cassandraDataVolumeClaimSpec.storageClassName) ? d.storageConfig.cassandraDataVolumeClaimSpec.storageClassName : '')))")
-        .message("the storage class of an existing datacenter is immutable"),
     validation = Rule::new("has(self.storageConfig) || !has(self.datacenters) || self.datacenters.all(d, has(d.storageConfig))")
         .message("storageConfig must be set at cluster level or in every datacenter"),
     validation = Rule::new("has(self.serverVersion) || !has(self.datacenters) || self.datacenters.all(d, has(d.serverVersion))")
@@ -143,7 +142,7 @@ pub struct CassandraClusterTemplate {
     pub metadata: Option<CassandraClusterMeta>,
     /// The datacenters, created in this order.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 32))]
     #[x_kube(validation = Rule::new("self.all(d, self.exists_one(o, o.metadata.name == d.metadata.name))").message("datacenter names (metadata.name) must be unique"))]
     pub datacenters: Option<Vec<CassandraDatacenterTemplate>>,
     /// Settings every datacenter inherits unless it overrides them.
@@ -195,10 +194,6 @@ pub struct DatacenterOptions {
     pub config: Option<CassandraConfig>,
     /// Data volumes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[x_kube(
-        validation = crate::cel::storage_class_immutable(),
-        validation = crate::cel::storage_request_does_not_shrink(),
-    )]
     pub storage_config: Option<StorageConfig>,
     /// Host networking and NodePort settings.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,12 +203,8 @@ pub struct DatacenterOptions {
     pub resources: Option<ResourceRequirements>,
     /// Racks; merged by name with the cluster-level racks.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
-    #[x_kube(
-        validation = crate::cel::racks_unique(),
-        validation = crate::cel::racks_keep_order(),
-        validation = crate::cel::racks_appended(),
-    )]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = crate::cel::racks_unique())]
     pub racks: Option<Vec<Rack>>,
     /// Deprecated and ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,6 +255,7 @@ pub struct DatacenterOptions {
     pub service_account: Option<String>,
     /// Cassandra-side datacenter name (per datacenter), when it differs from metadata.name.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub datacenter_name: Option<String>,
     /// Read-only root filesystem for the server container.
     #[serde(skip_serializing_if = "Option::is_none")]
