@@ -2,6 +2,7 @@
 
 use std::{
     fs,
+    io::Write,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -43,13 +44,21 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Crd {
             check: Some(dir), ..
         } => check_crds(&dir),
-        Command::Crd { .. } => {
-            for definition in crd::all() {
-                print!("{}", crd::to_yaml(&definition)?);
-            }
-            Ok(ExitCode::SUCCESS)
+        Command::Crd { .. } => print_crds(),
+    }
+}
+
+fn print_crds() -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for definition in crd::all() {
+        match out.write_all(crd::to_yaml(&definition)?.as_bytes()) {
+            Ok(()) => {}
+            // The reader stopped early (`| head`): not an error of ours.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(e.into()),
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every generated file of a CRD directory, by file name, with its content.
@@ -117,4 +126,37 @@ fn check_crds(dir: &Path) -> anyhow::Result<ExitCode> {
     }
     eprintln!("run `make crds` and commit the result");
     Ok(ExitCode::FAILURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("k8ssandra-crd-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn written_crds_pass_the_check_and_any_drift_fails_it() {
+        let dir = scratch_dir("drift");
+        write_crds(&dir).expect("CRDs written");
+        assert_eq!(check_crds(&dir).expect("checked"), ExitCode::SUCCESS);
+
+        let file = dir.join("k8ssandra.io_k8ssandraclusters.yaml");
+        let edited = fs::read_to_string(&file)
+            .expect("readable")
+            .replace("k8c", "kc");
+        fs::write(&file, edited).expect("writable");
+        assert_eq!(check_crds(&dir).expect("checked"), ExitCode::FAILURE);
+
+        write_crds(&dir).expect("CRDs rewritten");
+        fs::write(dir.join("stale.yaml"), "---\n").expect("writable");
+        assert_eq!(check_crds(&dir).expect("checked"), ExitCode::FAILURE);
+        write_crds(&dir).expect("stale file removed");
+        assert!(!dir.join("stale.yaml").exists());
+        assert_eq!(check_crds(&dir).expect("checked"), ExitCode::SUCCESS);
+        fs::remove_dir_all(&dir).expect("cleaned up");
+    }
 }

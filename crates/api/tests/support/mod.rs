@@ -1,5 +1,8 @@
 //! Shared helpers of the api crate's tests: reading the sample and fixture YAML documents.
 
+// Test helpers fail loudly on malformed fixtures.
+#![allow(clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
