@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_DIR := config/crd/bases
 OPERATOR := $(CARGO) run --quiet --package k8ssandra-operator --
 
-.PHONY: all build test unit-test lint fmt fmt-check clippy crds crds-check demo
+.PHONY: all build test unit-test lint fmt fmt-check clippy crds crds-check tools demo
 
 all: build
 
@@ -38,6 +38,10 @@ crds:
 ## crds-check: fail when the committed CRD YAML differs from what the types generate
 crds-check:
 	$(OPERATOR) crd --check $(CRD_DIR)
+
+## tools: build (once, cached under ~/.cache) the Kubernetes parts the local clusters run on
+tools:
+	bash e2e/tools/build.sh
 
 ## demo: the local multi-cluster demo
 demo:

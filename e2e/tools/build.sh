@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions called as "build_$tool" look unreachable
 # Build and cache the Kubernetes parts that the end-to-end tests run locally:
 #
 #   kube-apiserver, kube-controller-manager, kube-scheduler   (k8s.io/kubernetes)
@@ -79,9 +80,10 @@ set -euo pipefail
 
 # Bump when the way binaries are built changes, so old cache entries are
 # rebuilt even though the pinned versions did not move.
-readonly RECIPE=1
+readonly RECIPE=2
 
-readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
 readonly ALL_TOOLS=(kubernetes etcd kwok helm)
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -94,7 +96,7 @@ fail() {
 	exit 1
 }
 
-usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" | sed '/^set -euo/,$d'; }
+usage() { sed -n '3,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 # ---------------------------------------------------------------- arguments
 
@@ -240,7 +242,7 @@ download() {
 	if ! (cd "$CUR_TMP/src" && go mod download -json "$1") >"$json" 2>>"$CUR_LOG"; then
 		cat "$json" >>"$CUR_LOG"
 		local err
-		err=$(sed -n 's/^\t"Error": "\(.*\)",\{0,1\}$/\1/p' "$json" | head -n 1)
+		err=$(sed -n 's/^\t"Error": "\(.*\)",\{0,1\}$/\1/p' "$json" | head -n 1 | sed 's/\\n\\t/ /g; s/\\"/"/g')
 		[[ -n $err ]] || err=$(tail -n 3 "$CUR_LOG" | tr '\n' ' ')
 		fail "$CUR_TOOL" "downloading $1 from the Go module proxy" \
 			"$err (check network access, GOPROXY=$(go env GOPROXY), GOSUMDB=$(go env GOSUMDB), and that the pinned version exists there; log: $CUR_LOG)"
@@ -338,13 +340,14 @@ build_kubernetes() {
 	# The same keys upstream's build stamps into both version packages.
 	local ldf="" pkg key val
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-		for key in gitVersion gitMajor gitMinor gitTreeState buildDate; do
+		for key in gitVersion gitMajor gitMinor gitTreeState buildDate gitCommit; do
 			case $key in
 			gitVersion) val=$ver ;;
 			gitMajor) val=1 ;;
 			gitMinor) val=$minor ;;
 			gitTreeState) val=clean ;;
 			buildDate) val=$when ;;
+			gitCommit) val="" ;; # not known here; empty beats the "$Format:%H$" placeholder
 			esac
 			ldf+=" -X $pkg.$key=$val"
 		done
@@ -485,6 +488,14 @@ ensure() {
 		exec {lockfd}>&-
 		return 0
 	fi
+	# Holding the lock, any temp dir of this tool is a leftover of a killed run.
+	local stale
+	for stale in "$CACHE_ROOT/.tmp-$tool-$ver".*; do
+		[[ -d $stale ]] || continue
+		log "removing the leftover $stale"
+		chmod -R u+w "$stale" 2>/dev/null || true
+		rm -rf "$stale"
+	done
 	setup_go "$tool"
 	local t0=$SECONDS
 	log "building $tool $ver into $dir (log: $CACHE_ROOT/logs/$tool-$ver.log) ..."
