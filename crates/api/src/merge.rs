@@ -104,34 +104,24 @@ fn merge_metadata(
     cluster: Option<&CassandraClusterMeta>,
     dc: &EmbeddedObjectMeta,
 ) -> EmbeddedObjectMeta {
-    let Some(cluster) = cluster else {
-        return dc.clone();
-    };
-    let mut merged = EmbeddedObjectMeta {
-        name: dc.name.clone(),
-        namespace: dc.namespace.clone(),
-        labels: cluster.labels.clone(),
-        annotations: cluster.annotations.clone(),
-        common_labels: cluster.common_labels.clone(),
-        common_annotations: cluster.common_annotations.clone(),
-        pods: cluster.pods.clone(),
-        services: cluster.services.clone(),
-    };
-    map::granular(&mut merged.labels, dc.labels.clone(), overwrite);
-    map::granular(&mut merged.annotations, dc.annotations.clone(), overwrite);
-    map::granular(
-        &mut merged.common_labels,
-        dc.common_labels.clone(),
-        overwrite,
-    );
-    map::granular(
-        &mut merged.common_annotations,
-        dc.common_annotations.clone(),
-        overwrite,
-    );
-    merged.pods.merge_from(dc.pods.clone());
-    merged.services.merge_from(dc.services.clone());
-    merged
+    let mut tags = cluster.cloned().unwrap_or_default();
+    tags.merge_from(dc.tags.clone());
+    EmbeddedObjectMeta { tags, ..dc.clone() }
+}
+
+impl DeepMerge for CassandraClusterMeta {
+    fn merge_from(&mut self, other: Self) {
+        map::granular(&mut self.labels, other.labels, overwrite);
+        map::granular(&mut self.annotations, other.annotations, overwrite);
+        map::granular(&mut self.common_labels, other.common_labels, overwrite);
+        map::granular(
+            &mut self.common_annotations,
+            other.common_annotations,
+            overwrite,
+        );
+        self.pods.merge_from(other.pods);
+        self.services.merge_from(other.services);
+    }
 }
 
 fn overwrite<T>(current: &mut T, new: T) {

@@ -135,11 +135,11 @@ fn maps_merge_key_by_key() {
         .expect("requests");
     assert_eq!(requests["cpu"].0, "1");
     assert_eq!(requests["memory"].0, "4Gi");
-    let labels = resolved.meta.labels.expect("labels");
+    let labels = resolved.meta.tags.labels.expect("labels");
     assert_eq!(labels["env"], "prod");
     assert_eq!(labels["team"], "b");
     assert_eq!(
-        resolved.meta.common_labels.expect("common labels")["x"],
+        resolved.meta.tags.common_labels.expect("common labels")["x"],
         "1"
     );
 }
@@ -307,11 +307,12 @@ fn service_and_pod_metadata_merge_per_service() {
     }));
     let pods = resolved
         .meta
+        .tags
         .pods
         .and_then(|p| p.labels)
         .expect("pod labels");
     assert_eq!((pods["a"].as_str(), pods["b"].as_str()), ("1", "2"));
-    let services = resolved.meta.services.expect("services");
+    let services = resolved.meta.tags.services.expect("services");
     let dc_labels = services
         .dc_service
         .and_then(|s| s.labels)

@@ -16,20 +16,20 @@ pub struct Tags {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-/// Metadata of the objects created for a whole cluster.
+/// Metadata of the objects created for a whole cluster, or for one datacenter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CassandraClusterMeta {
-    /// Labels of the CassandraDatacenter objects.
+    /// Labels of the CassandraDatacenter object(s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
-    /// Annotations of the CassandraDatacenter objects.
+    /// Annotations of the CassandraDatacenter object(s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
-    /// Labels of every object created for the cluster.
+    /// Labels of every object created for the cluster (or the datacenter).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_labels: Option<BTreeMap<String, String>>,
-    /// Annotations of every object created for the cluster.
+    /// Annotations of every object created for the cluster (or the datacenter).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_annotations: Option<BTreeMap<String, String>>,
     /// Labels and annotations of the Cassandra pods.
@@ -63,7 +63,6 @@ pub struct ServicesMeta {
 
 /// Name, namespace and metadata of one datacenter of a K8ssandraCluster.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct EmbeddedObjectMeta {
     /// Name of the CassandraDatacenter object (a DNS-1035 label).
     #[schemars(
@@ -74,22 +73,7 @@ pub struct EmbeddedObjectMeta {
     /// Namespace of the CassandraDatacenter, when not the K8ssandraCluster's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Labels of the CassandraDatacenter object.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Annotations of the CassandraDatacenter object.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// Labels of every object created for the datacenter.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub common_labels: Option<BTreeMap<String, String>>,
-    /// Annotations of every object created for the datacenter.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub common_annotations: Option<BTreeMap<String, String>>,
-    /// Labels and annotations of the datacenter's pods.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pods: Option<Tags>,
-    /// Labels and annotations per Service.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub services: Option<ServicesMeta>,
+    /// Labels and annotations, as at cluster level; the datacenter's win.
+    #[serde(flatten)]
+    pub tags: CassandraClusterMeta,
 }
