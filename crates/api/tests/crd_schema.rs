@@ -185,10 +185,8 @@ fn crds_carry_upstream_names() {
         assert_eq!(crd["spec"]["scope"], "Namespaced", "{name}");
         assert_eq!(crd["spec"]["versions"][0]["name"], version, "{name}");
         assert_eq!(crd["spec"]["versions"][0]["storage"], true, "{name}");
-        let has_status = crd["spec"]["versions"][0]["subresources"]["status"].is_object();
-        assert_eq!(
-            has_status,
-            name != "clientconfigs.config.k8ssandra.io",
+        assert!(
+            crd["spec"]["versions"][0]["subresources"]["status"].is_object(),
             "{name}: status subresource"
         );
     }
@@ -268,6 +266,33 @@ fn users_see_readiness_in_kubectl_get() {
             "CassandraDatacenter lacks column {expected}: {cassdc:?}"
         );
     }
+}
+
+#[test]
+fn sizes_cannot_be_below_one() {
+    let crds = crds();
+    let schema = |name: &str| {
+        schema_of(
+            crds.iter()
+                .find(|c| c["metadata"]["name"] == name)
+                .expect("CRD exists"),
+        )
+        .clone()
+    };
+    let cassdc = schema("cassandradatacenters.cassandra.datastax.com");
+    assert_eq!(
+        cassdc["properties"]["spec"]["properties"]["size"]["minimum"],
+        1.0
+    );
+    let k8c = schema("k8ssandraclusters.k8ssandra.io");
+    let dc =
+        &k8c["properties"]["spec"]["properties"]["cassandra"]["properties"]["datacenters"]["items"];
+    assert_eq!(dc["properties"]["size"]["minimum"], 1.0);
+    assert!(
+        dc["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&"size".into()))
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub const KUBECONFIG_KEY: &str = "kubeconfig";
     kind = "ClientConfig",
     plural = "clientconfigs",
     namespaced,
+    status = "ClientConfigStatus",
     derive = "PartialEq",
     derive = "Default",
     doc = "A remote Kubernetes cluster the control plane manages datacenters in.",
@@ -43,6 +44,20 @@ pub struct ClientConfigSpec {
     pub context_name: Option<String>,
     /// Secret (in the same namespace) whose `kubeconfig` key holds the kubeconfig.
     pub kube_config_secret: LocalObjectReference,
+}
+
+/// Observed state of a ClientConfig (not in upstream, which has none): whether the control plane
+/// reaches the cluster, and why not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfigStatus {
+    /// `Reachable`: the kubeconfig works and the API server answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::conditions::list_schema")]
+    pub conditions: Option<Vec<crate::conditions::Condition>>,
+    /// Generation of the spec the status was computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }
 
 impl ClientConfig {
