@@ -19,11 +19,9 @@ use crate::{
         StorageConfig,
     },
     k8ssandra::{
-        CassandraClusterMeta, CassandraClusterTemplate, CassandraConfig,
-        CassandraDatacenterTemplate, DatacenterOptions, EmbeddedObjectMeta, JvmOptions,
-        K8ssandraVolumes, ServicesMeta, Tags,
+        CassandraClusterMeta, CassandraConfig, CassandraDatacenterTemplate, DatacenterOptions,
+        EmbeddedObjectMeta, JvmOptions, K8ssandraCluster, K8ssandraVolumes, ServicesMeta, Tags,
     },
-    names,
 };
 
 /// One datacenter of a K8ssandraCluster with everything it inherits from the cluster resolved.
@@ -51,31 +49,21 @@ pub struct ResolvedDatacenter {
     pub options: DatacenterOptions,
 }
 
-/// Resolves every datacenter of `template`, in order. `k8ssandra_cluster_name` is the
-/// K8ssandraCluster's name, the Cassandra cluster name when `clusterName` is unset.
+/// Resolves every datacenter of a K8ssandraCluster, in order; none when it has no `spec.cassandra`.
 #[must_use]
-pub fn resolve_datacenters(
-    k8ssandra_cluster_name: &str,
-    template: &CassandraClusterTemplate,
-) -> Vec<ResolvedDatacenter> {
-    let cluster_name = template
-        .cluster_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| k8ssandra_cluster_name.to_owned());
-    let superuser_secret_name = template
-        .superuser_secret_ref
-        .as_ref()
-        .map(|r| r.name.clone())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| names::default_superuser_secret(&cluster_name));
+pub fn resolve_datacenters(k8c: &K8ssandraCluster) -> Vec<ResolvedDatacenter> {
+    let Some(template) = k8c.spec.cassandra.as_ref() else {
+        return Vec::new();
+    };
+    let cluster_name = k8c.cassandra_cluster_name();
+    let superuser_secret_name = k8c.superuser_secret_name();
     template
         .datacenters
         .iter()
         .flatten()
         .map(|dc| ResolvedDatacenter {
             cluster_name: cluster_name.clone(),
-            server_type: template.server_type.unwrap_or_default(),
+            server_type: k8c.server_type(),
             superuser_secret_name: superuser_secret_name.clone(),
             additional_seeds: template.additional_seeds.clone().unwrap_or_default(),
             meta: merge_metadata(template.metadata.as_ref(), &dc.metadata),

@@ -98,8 +98,7 @@ pub fn validate_k8ssandra_cluster(
             "at least one datacenter is required",
         );
     }
-    let resolved =
-        merge::resolve_datacenters(k8c.metadata.name.as_deref().unwrap_or_default(), cassandra);
+    let resolved = merge::resolve_datacenters(k8c);
     for (index, dc) in resolved.iter().enumerate() {
         let path = format!("spec.cassandra.datacenters[{index}]");
         if datacenters[..index]
@@ -454,19 +453,8 @@ pub fn validate_k8ssandra_cluster_update(
     new: &K8ssandraCluster,
 ) -> Result<(), ValidationErrors> {
     let mut problems = Problems::default();
-    let (Some(old_template), Some(new_template)) =
-        (old.spec.cassandra.as_ref(), new.spec.cassandra.as_ref())
-    else {
-        return problems.into_result();
-    };
-    let old_dcs = merge::resolve_datacenters(
-        old.metadata.name.as_deref().unwrap_or_default(),
-        old_template,
-    );
-    let new_dcs = merge::resolve_datacenters(
-        new.metadata.name.as_deref().unwrap_or_default(),
-        new_template,
-    );
+    let old_dcs = merge::resolve_datacenters(old);
+    let new_dcs = merge::resolve_datacenters(new);
     for (index, dc) in new_dcs.iter().enumerate() {
         let Some(before) = old_dcs.iter().find(|o| o.meta.name == dc.meta.name) else {
             continue;

@@ -7,15 +7,20 @@
 
 use k8ssandra_api::{
     cassandra::ServerType,
-    k8ssandra::CassandraClusterTemplate,
+    k8ssandra::K8ssandraCluster,
     merge::{ResolvedDatacenter, resolve_datacenters},
 };
 use serde_json::{Value, json};
 
 fn resolve(cassandra: Value) -> Vec<ResolvedDatacenter> {
-    let template: CassandraClusterTemplate =
-        serde_json::from_value(cassandra).expect("template parses");
-    resolve_datacenters("demo", &template)
+    let k8c: K8ssandraCluster = serde_json::from_value(json!({
+        "apiVersion": "k8ssandra.io/v1alpha1",
+        "kind": "K8ssandraCluster",
+        "metadata": {"name": "demo"},
+        "spec": {"cassandra": cassandra},
+    }))
+    .expect("cluster parses");
+    resolve_datacenters(&k8c)
 }
 
 fn only(cassandra: Value) -> ResolvedDatacenter {
