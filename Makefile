@@ -12,10 +12,11 @@ all: build
 build:
 	$(CARGO) build --workspace --all-targets
 
-## test: everything CI checks: formatting, lints, CRD drift, all tests
-test: fmt-check clippy crds-check unit-test
+## test: everything CI checks: formatting, lints, CRD drift, all tests (building the local
+## Kubernetes tools first if they are not cached)
+test: fmt-check clippy crds-check tools unit-test
 
-## unit-test: every test of the workspace
+## unit-test: every test of the workspace (the local-cluster tests need `make tools`)
 unit-test:
 	$(CARGO) test --workspace --all-targets
 
