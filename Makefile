@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_DIR := config/crd/bases
 OPERATOR := $(CARGO) run --quiet --package k8ssandra-operator --
 
-.PHONY: all build test unit-test lint fmt fmt-check clippy crds crds-check tools demo
+.PHONY: all build test unit-test lint fmt fmt-check clippy crds crds-check tools fleet demo
 
 all: build
 
@@ -43,6 +43,10 @@ crds-check:
 ## tools: build (once, cached under ~/.cache) the Kubernetes parts the local clusters run on
 tools:
 	bash e2e/tools/build.sh
+
+## fleet: start local clusters (kind-k8ssandra-0..2) and keep them until Ctrl-C; FLEET_ARGS=--help
+fleet: tools
+	$(CARGO) run --quiet --package k8ssandra-e2e --bin local-fleet -- $(FLEET_ARGS)
 
 ## demo: the local multi-cluster demo
 demo:

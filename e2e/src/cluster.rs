@@ -265,6 +265,7 @@ impl LocalCluster {
             .await?;
         if self.layout.install_crds {
             self.install_crds().await?;
+            tracing::info!(cluster = %self.name, "CRDs established");
         }
         let limit = self.layout.startup_timeout;
         for index in 0..self.layout.nodes {
@@ -279,23 +280,25 @@ impl LocalCluster {
             )
             .await?;
         }
+        tracing::info!(cluster = %self.name, "nodes Ready");
         self.wait_default_service_account("default").await
     }
 
-    /// Server-side applies every CRD of the project and waits until each is established.
+    /// Server-side applies every CRD of the project, then waits until each is established.
     pub async fn install_crds(&self) -> Result<(), HarnessError> {
         let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        for crd in k8ssandra_api::crd::all() {
+        let crds = k8ssandra_api::crd::all();
+        for crd in &crds {
+            api.patch(&crd.name_any(), &params, &Patch::Apply(crd))
+                .await?;
+        }
+        for crd in &crds {
             let name = crd.name_any();
-            api.patch(&name, &params, &Patch::Apply(&crd)).await?;
-            wait::object(
-                &api,
-                &name,
-                &format!("CRD {name} established in {}", self.name),
-                self.layout.startup_timeout,
-                |crd: &CustomResourceDefinition| is_crd_established().matches_object(Some(crd)),
-            )
+            let what = format!("CRD {name} established in {}", self.name);
+            wait::object(&api, &name, &what, self.layout.startup_timeout, |crd| {
+                is_crd_established().matches_object(Some(crd))
+            })
             .await?;
         }
         Ok(())

@@ -139,14 +139,15 @@ fn run_dir(name: &str) -> Result<PathBuf, HarnessError> {
     Ok(dir)
 }
 
-/// Cargo's target folder, found from the running test binary (`<target>/<profile>/deps/<bin>`).
+/// Cargo's target folder: the nearest folder above the running binary that holds Cargo's
+/// `CACHEDIR.TAG` (test binaries are in `<target>/<profile>/deps`, others in `<target>/<profile>`).
 fn target_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| {
             exe.ancestors()
-                .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
-                .and_then(|deps| deps.parent()?.parent().map(Path::to_path_buf))
+                .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+                .map(Path::to_path_buf)
         })
         .unwrap_or_else(|| std::env::temp_dir().join("k8ssandra-e2e"))
 }
