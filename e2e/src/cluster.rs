@@ -61,6 +61,7 @@ pub struct LocalCluster {
     name: String,
     dir: PathBuf,
     access: ClusterAccess,
+    credentials: ClusterCredentials,
     kubeconfig_path: PathBuf,
     client: Client,
     apiserver: ManagedProcess,
@@ -72,7 +73,7 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Generates credentials and starts kube-apiserver; `wait_ready` follows.
+    /// Generates credentials and starts kube-apiserver; `wait_apiserver_ready` follows.
     pub(crate) async fn launch(
         index: usize,
         run_dir: &Path,
@@ -144,6 +145,7 @@ impl LocalCluster {
             name,
             dir,
             access,
+            credentials,
             kubeconfig_path,
             client,
             apiserver,
@@ -155,30 +157,27 @@ impl LocalCluster {
 
     /// Waits until kube-apiserver answers `/readyz`, failing early if it exits.
     pub(crate) async fn wait_apiserver_ready(&mut self) -> Result<(), HarnessError> {
-        let deadline = tokio::time::Instant::now() + self.layout.startup_timeout;
-        loop {
-            self.apiserver.check_running()?;
-            let request = http::Request::get("/readyz").body(Vec::new());
-            if let Ok(request) = request
-                && let Ok(body) = self.client.request_text(request).await
-                && body.trim() == "ok"
-            {
-                return Ok(());
+        let what = format!("{} to answer /readyz", self.apiserver.name());
+        let (apiserver, client) = (&mut self.apiserver, &self.client);
+        wait::until_ok(&what, self.layout.startup_timeout, || {
+            let running = apiserver.check_running();
+            let client = client.clone();
+            async move {
+                running?;
+                let request = http::Request::get("/readyz").body(Vec::new());
+                let ready = match request {
+                    Ok(request) => client.request_text(request).await.ok(),
+                    Err(_) => None,
+                };
+                Ok(ready.filter(|body| body.trim() == "ok").map(drop))
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: format!("{} to answer /readyz", self.apiserver.name()),
-                    after: self.layout.startup_timeout,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     /// Starts kube-controller-manager, kube-scheduler and kwok.
     pub(crate) fn start_controllers(&mut self, tools: &Tools) -> Result<(), HarnessError> {
         let kubeconfig = format!("--kubeconfig={}", self.kubeconfig_path.display());
-        let credentials_dir = &self.dir;
         let controller_manager_args = vec![
             kubeconfig.clone(),
             "--leader-elect=false".into(),
@@ -187,12 +186,9 @@ impl LocalCluster {
             format!("--cluster-name={}", self.name),
             format!(
                 "--service-account-private-key-file={}",
-                credentials_dir.join("service-account.key").display()
+                self.credentials.service_account_key_file.display()
             ),
-            format!(
-                "--root-ca-file={}",
-                credentials_dir.join("ca.crt").display()
-            ),
+            format!("--root-ca-file={}", self.credentials.ca_file.display()),
             "--use-service-account-credentials=false".into(),
             "--profiling=false".into(),
         ];

@@ -5,10 +5,10 @@ use std::{path::Path, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    time::{Instant, sleep, timeout},
+    time::timeout,
 };
 
-use crate::{HarnessError, process::ManagedProcess, slots::Slot, tools::Tools};
+use crate::{HarnessError, process::ManagedProcess, slots::Slot, tools::Tools, wait};
 
 /// Slot ports used by etcd (client, peer) on the fleet's first slot.
 const CLIENT_PORT: u16 = 1;
@@ -66,29 +66,26 @@ impl Etcd {
 
     /// Waits until etcd reports itself healthy.
     pub async fn wait_healthy(&mut self, limit: Duration) -> Result<(), HarnessError> {
-        let deadline = Instant::now() + limit;
-        loop {
-            self.process.check_running()?;
-            if let Ok(Ok(true)) = timeout(Duration::from_secs(2), self.is_healthy()).await {
-                return Ok(());
+        let (process, port) = (&mut self.process, self.client_port);
+        wait::until_ok("etcd to report health", limit, || {
+            let running = process.check_running();
+            async move {
+                running?;
+                let healthy = timeout(Duration::from_secs(2), is_healthy(port)).await;
+                Ok(matches!(healthy, Ok(Ok(true))).then_some(()))
             }
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: "etcd to report health".into(),
-                    after: limit,
-                });
-            }
-            sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
+}
 
-    async fn is_healthy(&self) -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.client_port)).await?;
-        stream
-            .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        Ok(response.contains("\"health\":\"true\""))
-    }
+/// Whether etcd on `port` answers `/health` with `"health":"true"`.
+async fn is_healthy(port: u16) -> std::io::Result<bool> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response.contains("\"health\":\"true\""))
 }

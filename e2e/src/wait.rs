@@ -17,9 +17,27 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    until_ok(what, limit, || {
+        let probed = probe();
+        async move { Ok(probed.await) }
+    })
+    .await
+}
+
+/// Calls `probe` until it returns `Ok(Some)`; fails at once when it returns an error (say, the
+/// process being waited for has exited), or once `limit` has passed.
+pub async fn until_ok<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    mut probe: F,
+) -> Result<T, HarnessError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, HarnessError>>,
+{
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(value) = probe().await {
+        if let Some(value) = probe().await? {
             return Ok(value);
         }
         if Instant::now() >= deadline {
