@@ -77,6 +77,11 @@ pub const TASK_STATUS: &str = "control.k8ssandra.io/status";
 pub mod annotations {
     /// Hash of the desired object, to tell a real change from a re-apply.
     pub const RESOURCE_HASH: &str = "k8ssandra.io/resource-hash";
+    /// Hash of the desired object on what the data plane creates (upstream cass-operator's key).
+    pub const DATA_PLANE_RESOURCE_HASH: &str = "cassandra.datastax.com/resource-hash";
+    /// On a CassandraDatacenter: `"true"` builds the configuration with the k8ssandra-client image
+    /// even where the version would use the legacy config builder.
+    pub const USE_NEW_CONFIG_BUILDER: &str = "cassandra.datastax.com/use-new-config-builder";
     /// Hash of a ClientConfig's kubeconfig Secret.
     pub const SECRET_HASH: &str = "k8ssandra.io/secret-hash";
     /// Hash of a datacenter's per-node ConfigMap, on the pod template.
@@ -190,6 +195,14 @@ mod tests {
         assert_eq!(labels[INSTANCE], "cassandra-demo");
         assert_eq!(labels[MANAGED_BY], "cass-operator");
         assert_eq!(labels[VERSION], "4.0.1");
+    }
+
+    #[test]
+    fn data_plane_hash_key_is_upstreams() {
+        assert_eq!(
+            annotations::DATA_PLANE_RESOURCE_HASH,
+            "cassandra.datastax.com/resource-hash"
+        );
     }
 
     #[test]

@@ -23,6 +23,45 @@ pub fn cleanup_for_kubernetes(input: &str) -> String {
     )
 }
 
+/// Turns any string into a DNS-1123 subdomain the way upstream does for rack names in object
+/// names: a valid subdomain is kept; otherwise it is lower-cased, `_` becomes `-`, and only the runs
+/// that form valid dot-separated labels are kept.
+#[must_use]
+pub fn cleanup_subdomain(input: &str) -> String {
+    if is_dns1123_subdomain(input) {
+        return input.to_owned();
+    }
+    let chars: Vec<char> = input.to_lowercase().replace('_', "-").chars().collect();
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    // Index of the last character of the label starting at `start` (greedy, ends on alnum).
+    let label_end = |start: usize| {
+        let mut end = start;
+        let mut j = start + 1;
+        while j < chars.len() && (alnum(chars[j]) || chars[j] == '-') {
+            if alnum(chars[j]) {
+                end = j;
+            }
+            j += 1;
+        }
+        end
+    };
+    let mut out = String::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !alnum(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let mut end = label_end(i);
+        while end + 2 < chars.len() && chars[end + 1] == '.' && alnum(chars[end + 2]) {
+            end = label_end(end + 2);
+        }
+        out.extend(&chars[i..=end]);
+        i = end + 1;
+    }
+    out
+}
+
 /// Turns any string into a valid label value the way upstream does: spaces are dropped and only runs
 /// that start and end with an alphanumeric character (with `-`, `_`, `.` inside) are kept.
 #[must_use]
@@ -166,13 +205,19 @@ pub fn node_port_service(cluster_name: &str, dc_label_name: &str) -> String {
     )
 }
 
+/// Name of the Secret the data plane copies a datacenter's `configSecret` into.
+#[must_use]
+pub fn datacenter_config_secret(cluster_name: &str, dc_label_name: &str) -> String {
+    format!("{}-config", dc_prefix(cluster_name, dc_label_name))
+}
+
 /// Name of the StatefulSet of one rack.
 #[must_use]
 pub fn rack_statefulset(cluster_name: &str, dc_label_name: &str, rack_name: &str) -> String {
     format!(
         "{}-{}-sts",
         dc_prefix(cluster_name, dc_label_name),
-        cleanup_for_kubernetes(rack_name)
+        cleanup_subdomain(rack_name)
     )
 }
 
@@ -225,6 +270,17 @@ mod tests {
     }
 
     #[test]
+    fn subdomains_are_cleaned_like_upstream() {
+        assert_eq!(cleanup_subdomain("rack1"), "rack1");
+        assert_eq!(cleanup_subdomain("rack.a"), "rack.a");
+        assert_eq!(cleanup_subdomain("Rack_One"), "rack-one");
+        assert_eq!(cleanup_subdomain("Rack.One_x"), "rack.one-x");
+        assert_eq!(cleanup_subdomain("a-.b"), "ab");
+        assert_eq!(cleanup_subdomain("-x.y-"), "x.y");
+        assert_eq!(cleanup_subdomain("a b"), "ab");
+    }
+
+    #[test]
     fn label_values_are_cleaned_like_upstream() {
         assert_eq!(clean_label_value("Test Cluster"), "TestCluster");
         assert_eq!(clean_label_value("-a_b.c-"), "a_b.c");
@@ -269,6 +325,10 @@ mod tests {
             "server-data-demo-dc1-r1-sts-2"
         );
         assert_eq!(default_superuser_secret("demo"), "demo-superuser");
+        assert_eq!(
+            datacenter_config_secret("Demo_1", "dc1"),
+            "demo-1-dc1-config"
+        );
     }
 
     #[test]

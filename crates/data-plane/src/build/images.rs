@@ -1,0 +1,215 @@
+//! Which container images the pods run: the server (with the Management API) chosen from
+//! `serverType`/`serverVersion` unless `serverImage` names one, the configuration builder and the
+//! log sidecar, with an optional registry that replaces the registry of every default image.
+//!
+//! The defaults follow upstream's shipped image configuration (`config.k8ssandra.io/v1beta2`
+//! `ImageConfig`): Cassandra `ghcr.io/k8ssandra/cass-management-api:<version>-ubi`, DSE
+//! `datastax/dse-server:<version>-ubi8`, HCD `datastax/hcd:<version>-ubi`.
+
+use k8ssandra_api::cassandra::{CassandraDatacenter, ServerType};
+
+use super::{BuildError, Result};
+
+/// The operator-wide image settings (upstream's `ImageConfig` file), passed to the builders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// Repository of the Cassandra server images (tag `<version><suffix>`).
+    pub cassandra_repository: String,
+    /// Tag suffix of the Cassandra server images.
+    pub cassandra_suffix: String,
+    /// Repository of the DSE server images.
+    pub dse_repository: String,
+    /// Tag suffix of the DSE server images.
+    pub dse_suffix: String,
+    /// Repository of the HCD server images.
+    pub hcd_repository: String,
+    /// Tag suffix of the HCD server images.
+    pub hcd_suffix: String,
+    /// Legacy configuration builder (Cassandra before 4.1, DSE).
+    pub config_builder: String,
+    /// k8ssandra-client, which builds the configuration for Cassandra 4.1 and later and HCD.
+    pub client: String,
+    /// Vector log sidecar.
+    pub system_logger: String,
+    /// Registry that replaces the registry of every default image (not of images named in a spec).
+    pub registry: Option<String>,
+    /// `imagePullPolicy` of the containers whose image the operator chose.
+    pub pull_policy: Option<String>,
+    /// Pull secrets added to every pod.
+    pub pull_secrets: Vec<String>,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        Self {
+            cassandra_repository: "ghcr.io/k8ssandra/cass-management-api".into(),
+            cassandra_suffix: "-ubi".into(),
+            dse_repository: "datastax/dse-server".into(),
+            dse_suffix: "-ubi8".into(),
+            hcd_repository: "datastax/hcd".into(),
+            hcd_suffix: "-ubi".into(),
+            config_builder: "datastax/cass-config-builder:1.0-ubi8".into(),
+            client: "k8ssandra/k8ssandra-client:v0.8.6".into(),
+            system_logger: "k8ssandra/system-logger:v1.27.1".into(),
+            registry: None,
+            pull_policy: None,
+            pull_secrets: Vec::new(),
+        }
+    }
+}
+
+impl ImageConfig {
+    /// `image` under the configured registry: its own registry (a first path part with a `.` or
+    /// `:`) is replaced, or the registry is prefixed.
+    #[must_use]
+    pub fn apply_registry(&self, image: &str) -> String {
+        let Some(registry) = self
+            .registry
+            .as_deref()
+            .map(|r| r.trim_end_matches('/'))
+            .filter(|r| !r.is_empty())
+        else {
+            return image.to_owned();
+        };
+        let without_registry = match image.split_once('/') {
+            Some((first, rest)) if first.contains('.') || first.contains(':') => rest,
+            _ => image,
+        };
+        format!("{registry}/{without_registry}")
+    }
+
+    /// Default server image for a server type and version.
+    ///
+    /// # Errors
+    /// When the version is not one upstream ships images for.
+    pub fn server_image(&self, server_type: ServerType, version: &str) -> Result<String> {
+        if !version_supported(server_type, version) {
+            return Err(BuildError::UnsupportedVersion {
+                server_type: server_type.as_str().to_owned(),
+                version: version.to_owned(),
+            });
+        }
+        let (repository, suffix) = match server_type {
+            ServerType::Cassandra => (&self.cassandra_repository, &self.cassandra_suffix),
+            ServerType::Dse => (&self.dse_repository, &self.dse_suffix),
+            ServerType::Hcd => (&self.hcd_repository, &self.hcd_suffix),
+        };
+        Ok(self.apply_registry(&format!("{repository}:{version}{suffix}")))
+    }
+
+    /// Default legacy configuration builder image.
+    #[must_use]
+    pub fn config_builder_image(&self) -> String {
+        self.apply_registry(&self.config_builder)
+    }
+
+    /// Default k8ssandra-client image.
+    #[must_use]
+    pub fn client_image(&self) -> String {
+        self.apply_registry(&self.client)
+    }
+
+    /// Default log sidecar image.
+    #[must_use]
+    pub fn system_logger_image(&self) -> String {
+        self.apply_registry(&self.system_logger)
+    }
+}
+
+/// The image of the `cassandra` container: `spec.serverImage` as written, else the default for the
+/// server type and version.
+///
+/// # Errors
+/// When no `serverImage` is given and the version is not supported.
+pub fn server_image(dc: &CassandraDatacenter, images: &ImageConfig) -> Result<String> {
+    match dc.spec.server_image.as_deref().filter(|i| !i.is_empty()) {
+        Some(image) => Ok(image.to_owned()),
+        None => images.server_image(dc.spec.server_type, &dc.spec.server_version),
+    }
+}
+
+/// `major.minor.patch` as numbers, if `version` has that shape.
+#[must_use]
+pub fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((major, minor, patch))
+}
+
+/// Whether upstream ships an image for the version: Cassandra 3.11, 4.x, 5.x; DSE 6.8, 6.9;
+/// HCD 1.x.
+#[must_use]
+pub fn version_supported(server_type: ServerType, version: &str) -> bool {
+    let Some((major, minor, _)) = parse_version(version) else {
+        return false;
+    };
+    match server_type {
+        ServerType::Cassandra => (major == 3 && minor == 11) || major == 4 || major == 5,
+        ServerType::Dse => major == 6 && (minor == 8 || minor == 9),
+        ServerType::Hcd => major == 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_images_follow_type_and_version() {
+        let images = ImageConfig::default();
+        assert_eq!(
+            images.server_image(ServerType::Cassandra, "4.1.5").unwrap(),
+            "ghcr.io/k8ssandra/cass-management-api:4.1.5-ubi"
+        );
+        assert_eq!(
+            images
+                .server_image(ServerType::Cassandra, "3.11.17")
+                .unwrap(),
+            "ghcr.io/k8ssandra/cass-management-api:3.11.17-ubi"
+        );
+        assert_eq!(
+            images.server_image(ServerType::Dse, "6.8.50").unwrap(),
+            "datastax/dse-server:6.8.50-ubi8"
+        );
+        assert_eq!(
+            images.server_image(ServerType::Hcd, "1.0.0").unwrap(),
+            "datastax/hcd:1.0.0-ubi"
+        );
+        assert!(images.server_image(ServerType::Dse, "4.0.1").is_err());
+        assert!(images.server_image(ServerType::Cassandra, "3.0.1").is_err());
+        assert!(images.server_image(ServerType::Cassandra, "6.8.1").is_err());
+        assert!(images.server_image(ServerType::Hcd, "4.1.0").is_err());
+        assert!(images.server_image(ServerType::Cassandra, "4.1").is_err());
+    }
+
+    #[test]
+    fn a_registry_replaces_the_default_images_registry() {
+        let images = ImageConfig {
+            registry: Some("localhost:5000/".into()),
+            ..ImageConfig::default()
+        };
+        assert_eq!(
+            images.server_image(ServerType::Cassandra, "4.0.6").unwrap(),
+            "localhost:5000/k8ssandra/cass-management-api:4.0.6-ubi"
+        );
+        assert_eq!(
+            images.system_logger_image(),
+            "localhost:5000/k8ssandra/system-logger:v1.27.1"
+        );
+        assert_eq!(
+            images.apply_registry("a.io:443/x/y:1"),
+            "localhost:5000/x/y:1"
+        );
+        assert_eq!(images.apply_registry("x/y:1"), "localhost:5000/x/y:1");
+    }
+
+    #[test]
+    fn versions_parse_strictly() {
+        assert_eq!(parse_version("4.1.10"), Some((4, 1, 10)));
+        assert_eq!(parse_version("4.1"), None);
+        assert_eq!(parse_version("4.1.0.1"), None);
+        assert_eq!(parse_version("4.x.0"), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! The superuser Secret, `<cluster>-superuser`, generated when `superuserSecretName` is empty:
+//! `username` `<cluster>-superuser` (cleaned up for Kubernetes), `password` 54 characters of the
+//! URL-safe base64 alphabet made from 40 random bytes (upstream's: short enough for bcrypt's
+//! 55-byte limit).
+//!
+//! The Secret carries the operator's labels but **no owner reference**, as upstream: it holds the
+//! credentials of the whole Cassandra cluster, which other datacenters share and which must outlive
+//! the deletion of this one.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use k8s_openapi::{
+    ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use k8ssandra_api::{cassandra::CassandraDatacenter, names};
+
+use super::{cluster_name, non_empty, operator_labels};
+
+/// Random bytes a password is made from.
+pub const PASSWORD_RANDOM_BYTES: usize = 40;
+
+/// The password made from `random` (URL-safe base64 without padding: 54 characters).
+#[must_use]
+pub fn password_from_random(random: &[u8; PASSWORD_RANDOM_BYTES]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+}
+
+/// Username of the generated superuser.
+#[must_use]
+pub fn superuser_username(dc: &CassandraDatacenter) -> String {
+    names::default_superuser_secret(cluster_name(dc))
+}
+
+/// Whether the operator generates the superuser Secret (no `superuserSecretName`).
+#[must_use]
+pub fn generates_superuser_secret(dc: &CassandraDatacenter) -> bool {
+    dc.spec
+        .superuser_secret_name
+        .as_deref()
+        .is_none_or(str::is_empty)
+}
+
+/// The generated superuser Secret, with the password made from `random` (the caller draws the
+/// bytes from a secure source); `None` when the spec names its own Secret.
+#[must_use]
+pub fn superuser_secret(
+    dc: &CassandraDatacenter,
+    random: &[u8; PASSWORD_RANDOM_BYTES],
+) -> Option<Secret> {
+    if !generates_superuser_secret(dc) {
+        return None;
+    }
+    Some(Secret {
+        metadata: ObjectMeta {
+            name: Some(dc.spec.superuser_secret_name()),
+            namespace: dc.metadata.namespace.clone(),
+            labels: non_empty(operator_labels(dc)),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([
+            (
+                "username".to_owned(),
+                ByteString(superuser_username(dc).into_bytes()),
+            ),
+            (
+                "password".to_owned(),
+                ByteString(password_from_random(random).into_bytes()),
+            ),
+        ])),
+        ..Secret::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8ssandra_api::cassandra::CassandraDatacenterSpec;
+
+    #[test]
+    fn passwords_use_the_url_safe_alphabet_and_fit_bcrypt() {
+        let all_ones = [0xff_u8; PASSWORD_RANDOM_BYTES];
+        let password = password_from_random(&all_ones);
+        assert_eq!(password.len(), 54);
+        // 320 random bits fill 53 full characters; the last one carries 2 bits.
+        assert!(password[..53].chars().all(|c| c == '_'));
+        let mut counting = [0_u8; PASSWORD_RANDOM_BYTES];
+        for (i, b) in counting.iter_mut().enumerate() {
+            *b = u8::try_from(i * 7).unwrap_or_default();
+        }
+        let password = password_from_random(&counting);
+        assert_eq!(password.len(), 54);
+        assert!(password.len() <= 55);
+        assert!(
+            password
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(password, password_from_random(&counting));
+        assert_ne!(password, password_from_random(&all_ones));
+    }
+
+    #[test]
+    fn the_secret_is_generated_only_without_a_named_one() {
+        let mut dc = CassandraDatacenter::new(
+            "dc1",
+            CassandraDatacenterSpec {
+                cluster_name: "Test_Cluster".into(),
+                server_version: "4.1.5".into(),
+                ..Default::default()
+            },
+        );
+        let secret = superuser_secret(&dc, &[1; PASSWORD_RANDOM_BYTES]).unwrap();
+        assert_eq!(
+            secret.metadata.name.as_deref(),
+            Some("test-cluster-superuser")
+        );
+        let data = secret.data.unwrap();
+        assert_eq!(data["username"].0, b"test-cluster-superuser");
+        assert!(secret.metadata.owner_references.is_none());
+        dc.spec.superuser_secret_name = Some("mine".into());
+        assert!(superuser_secret(&dc, &[1; PASSWORD_RANDOM_BYTES]).is_none());
+    }
+}
