@@ -15,6 +15,7 @@
 mod certs;
 pub mod cluster;
 mod etcd;
+pub mod fake_management_api;
 pub mod fleet;
 pub mod kubeconfig;
 pub mod nodes;
@@ -32,6 +33,7 @@ use std::{
 };
 
 pub use cluster::LocalCluster;
+pub use fake_management_api::FakeManagementApi;
 pub use fleet::{Fleet, FleetConfig};
 
 /// Everything that can go wrong while running a local fleet.

@@ -1,0 +1,260 @@
+//! Serves the fake Management API on every Cassandra pod of a fleet: a fake node on each pod's
+//! IP:8080 while the pod runs, and the pod's readiness signal driven by the node (Ready once
+//! Cassandra is NORMAL, not ready when it is drained, stopped or decommissioned).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8ssandra_api::{labels, names};
+use k8ssandra_mgmt_api::fake::{FakeCluster, FakeNode, NodeEvent, NodeSpec, ReadinessChange};
+use kube::{
+    Api, Client, ResourceExt,
+    runtime::watcher::{self, Event},
+};
+use tokio::task::JoinHandle;
+
+use crate::{LocalCluster, readiness};
+
+/// Where a fake node's pod lives, to set its readiness signal.
+#[derive(Clone)]
+struct PodRef {
+    client: Client,
+    namespace: String,
+    name: String,
+}
+
+/// Fake nodes by pod UID, and the pods by IP.
+#[derive(Default)]
+struct Registry {
+    nodes: HashMap<String, FakeNode>,
+    pods_by_ip: HashMap<IpAddr, PodRef>,
+}
+
+/// The fake Management API of one Cassandra cluster across the clusters of a fleet. Dropping it
+/// stops every fake node.
+pub struct FakeManagementApi {
+    cassandra: FakeCluster,
+    registry: Arc<Mutex<Registry>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl FakeManagementApi {
+    /// Watches the pods labelled with `cassandra_cluster` (the CassandraDatacenter's clusterName)
+    /// in `clusters` and serves each from `cassandra`.
+    pub fn start(
+        cassandra: FakeCluster,
+        clusters: &[&LocalCluster],
+        cassandra_cluster: &str,
+    ) -> Self {
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let mut tasks = Vec::new();
+        let selector = format!(
+            "{}={}",
+            labels::CLUSTER,
+            names::clean_label_value(cassandra_cluster)
+        );
+        for cluster in clusters {
+            let client = cluster.client();
+            tasks.push(tokio::spawn(serve_pods(
+                client,
+                selector.clone(),
+                cassandra.clone(),
+                Arc::clone(&registry),
+            )));
+        }
+        tasks.push(tokio::spawn(drive_readiness(
+            cassandra.subscribe(),
+            Arc::clone(&registry),
+        )));
+        Self {
+            cassandra,
+            registry,
+            tasks,
+        }
+    }
+
+    /// The simulated Cassandra cluster (gossip, keyspaces, call log).
+    pub fn cassandra(&self) -> &FakeCluster {
+        &self.cassandra
+    }
+
+    /// Runs `f` on the fake node of pod `name` (to inject faults or read its state), if it runs.
+    pub fn with_node<R>(&self, name: &str, f: impl FnOnce(&FakeNode) -> R) -> Option<R> {
+        let registry = self.registry.lock().ok()?;
+        registry
+            .nodes
+            .values()
+            .find(|node| node.pod() == name)
+            .map(f)
+    }
+
+    /// How many fake nodes run.
+    pub fn node_count(&self) -> usize {
+        self.registry.lock().map(|r| r.nodes.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for FakeManagementApi {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        // Dropping the nodes closes their listeners.
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.nodes.clear();
+        }
+    }
+}
+
+/// Keeps one fake node per running pod of the selector in one Kubernetes cluster.
+async fn serve_pods(
+    client: Client,
+    selector: String,
+    cassandra: FakeCluster,
+    registry: Arc<Mutex<Registry>>,
+) {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut events = watcher::watcher(pods, watcher::Config::default().labels(&selector)).boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
+                reconcile_pod(&client, &cassandra, &registry, &pod).await;
+            }
+            Ok(Event::Delete(pod)) => {
+                let node = registry
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.nodes.remove(&pod.uid().unwrap_or_default()));
+                if let Some(node) = node {
+                    node.shutdown().await;
+                }
+            }
+            Ok(Event::Init | Event::InitDone) => {}
+            Err(error) => tracing::debug!(%error, "pod watch of the fake Management API"),
+        }
+    }
+}
+
+/// Starts the pod's fake node once it runs with an IP; stops it when the pod terminates; keeps
+/// its seed flag in step with the pod's seed label.
+async fn reconcile_pod(
+    client: &Client,
+    cassandra: &FakeCluster,
+    registry: &Arc<Mutex<Registry>>,
+    pod: &Pod,
+) {
+    let uid = pod.uid().unwrap_or_default();
+    let pod_labels = pod.labels();
+    let seed = pod_labels
+        .get(labels::SEED_NODE)
+        .is_some_and(|v| v == "true");
+    let ip: Option<IpAddr> = pod
+        .status
+        .as_ref()
+        .and_then(|status| status.pod_ip.as_ref())
+        .and_then(|ip| ip.parse().ok());
+    let running = pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+
+    let present = registry.lock().is_ok_and(|r| match r.nodes.get(&uid) {
+        Some(node) => {
+            node.set_seed(seed);
+            true
+        }
+        None => false,
+    });
+    if present && !running {
+        let node = registry.lock().ok().and_then(|mut r| r.nodes.remove(&uid));
+        if let Some(node) = node {
+            node.shutdown().await;
+        }
+        return;
+    }
+    let (false, true, Some(ip)) = (present, running, ip) else {
+        return;
+    };
+    let namespace = pod.namespace().unwrap_or_default();
+    let name = pod.name_any();
+    let data_id = data_volume_id(client, &namespace, &name)
+        .await
+        .unwrap_or_else(|| uid.clone());
+    let spec = NodeSpec::new(
+        &name,
+        label(pod_labels, labels::DATACENTER),
+        label(pod_labels, labels::RACK),
+        &data_id,
+        ip,
+    )
+    .seed(seed);
+    // A pod recreated before the old one's deletion event arrives takes over its IP or its disk:
+    // the old pod is gone, so is its node.
+    let stale: Vec<FakeNode> = registry.lock().map_or_else(
+        |_| Vec::new(),
+        |mut r| {
+            let keys: Vec<String> = r
+                .nodes
+                .iter()
+                .filter(|(_, node)| node.ip() == ip || node.data_id() == data_id)
+                .map(|(key, _)| key.clone())
+                .collect();
+            keys.iter().filter_map(|key| r.nodes.remove(key)).collect()
+        },
+    );
+    for node in stale {
+        node.shutdown().await;
+    }
+    match cassandra.start_node(spec).await {
+        Ok(node) => {
+            if let Ok(mut registry) = registry.lock() {
+                registry.nodes.insert(uid, node);
+                let pod = PodRef {
+                    client: client.clone(),
+                    namespace,
+                    name,
+                };
+                registry.pods_by_ip.insert(ip, pod);
+            }
+        }
+        Err(error) => tracing::warn!(pod = %name, %error, "cannot start a fake node"),
+    }
+}
+
+fn label<'a>(labels: &'a BTreeMap<String, String>, key: &str) -> &'a str {
+    labels.get(key).map(String::as_str).unwrap_or_default()
+}
+
+/// The UID of the pod's `server-data` claim: the node's disk, which outlives the pod.
+async fn data_volume_id(client: &Client, namespace: &str, pod: &str) -> Option<String> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    claims
+        .get_opt(&names::server_data_pvc(pod))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|claim| claim.uid())
+}
+
+/// Turns the nodes' readiness changes into the pods' readiness signal.
+async fn drive_readiness(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
+    registry: Arc<Mutex<Registry>>,
+) {
+    while let Some(event) = events.recv().await {
+        let pod = registry
+            .lock()
+            .ok()
+            .and_then(|r| r.pods_by_ip.get(&event.ip).cloned());
+        let Some(pod) = pod else { continue };
+        let ready = event.change == ReadinessChange::Ready;
+        if let Err(error) =
+            readiness::set_pod_ready(&pod.client, &pod.namespace, &pod.name, ready).await
+        {
+            tracing::debug!(pod = %pod.name, %error, "cannot set the readiness signal");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The fake Management API on a local cluster: Cassandra pods built by the data-plane builders get a
+//! fake node on their IP:8080, and a node that starts makes its pod Ready in Kubernetes.
+#![allow(clippy::expect_used)]
+
+use std::{net::IpAddr, time::Duration};
+
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
+use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
+use k8ssandra_data_plane::build::{images::ImageConfig, statefulset::desired_statefulsets};
+use k8ssandra_e2e::{FakeManagementApi, FleetConfig, LocalCluster, wait};
+use k8ssandra_mgmt_api::{
+    ClientSettings, ManagementApiClient, NodeStatus,
+    fake::{FakeCluster, FakeClusterConfig},
+};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+
+const NAMESPACE: &str = "cass";
+const LIMIT: Duration = Duration::from_secs(60);
+const SAMPLE: &str = include_str!("../../config/samples/cassandra-datacenter-three-racks.yaml");
+
+async fn pod_client(cluster: &LocalCluster, pod: &str) -> ManagementApiClient {
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), NAMESPACE);
+    let what = format!("{pod} running with an IP");
+    let ip: IpAddr = wait::until(&what, LIMIT, || {
+        let pods = pods.clone();
+        async move {
+            let pod = pods.get_opt(pod).await.ok().flatten()?;
+            let status = pod.status?;
+            (status.phase.as_deref() == Some("Running")).then_some(())?;
+            status.pod_ip?.parse().ok()
+        }
+    })
+    .await
+    .expect("pod runs");
+    ClientSettings::insecure().client(pod, ip)
+}
+
+async fn wait_for_fake_nodes(api: &FakeManagementApi, count: usize) {
+    wait::until("fake nodes for every pod", LIMIT, || async {
+        (api.node_count() == count).then_some(())
+    })
+    .await
+    .expect("every pod gets a fake node");
+}
+
+#[tokio::test]
+async fn pods_of_a_datacenter_get_fake_nodes_that_drive_their_readiness() {
+    let fleet = FleetConfig::new("fake_management_api", 1)
+        .start()
+        .await
+        .expect("fleet starts");
+    let cluster = fleet.cluster(0);
+    cluster
+        .create_namespace(NAMESPACE)
+        .await
+        .expect("namespace");
+
+    // The sample datacenter (no controller runs) and the StatefulSets the builders make for it.
+    cluster
+        .apply_yaml(NAMESPACE, SAMPLE)
+        .await
+        .expect("sample applies");
+    let datacenters: Api<CassandraDatacenter> = Api::namespaced(cluster.client(), NAMESPACE);
+    let dc = datacenters.get("dc1").await.expect("dc1");
+    let statefulsets: Api<StatefulSet> = Api::namespaced(cluster.client(), NAMESPACE);
+    let params = PatchParams::apply("fake-management-api-test").force();
+    for sts in desired_statefulsets(&dc, &ImageConfig::default()).expect("builders") {
+        statefulsets
+            .patch(&sts.name_any(), &params, &Patch::Apply(&sts))
+            .await
+            .expect("StatefulSet applies");
+    }
+
+    let api = FakeManagementApi::start(
+        FakeCluster::new(FakeClusterConfig::fast()),
+        &[cluster],
+        "cluster1",
+    );
+    wait_for_fake_nodes(&api, 3).await;
+    let seed = "cluster1-dc1-rack1-sts-0";
+    let others = ["cluster1-dc1-rack2-sts-0", "cluster1-dc1-rack3-sts-0"];
+
+    // Cassandra's rule: with no seed up, a non-seed node does not start.
+    let refused = pod_client(cluster, others[0]).await.start(None).await;
+    let error = refused.expect_err("no seed is up");
+    assert_eq!(error.status(), Some(500), "{error}");
+    cluster
+        .wait_pod_ready(NAMESPACE, others[0], false)
+        .await
+        .expect("still not ready");
+
+    // Labelling the first pod a seed lets it start alone; its pod turns Ready in Kubernetes.
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), NAMESPACE);
+    let seed_label = serde_json::json!({ "metadata": { "labels": { labels::SEED_NODE: "true" } } });
+    pods.patch(seed, &PatchParams::default(), &Patch::Merge(&seed_label))
+        .await
+        .expect("label seed");
+    let seed_client = pod_client(cluster, seed).await;
+    wait::until("the seed to start", LIMIT, || async {
+        seed_client.start(None).await.ok()
+    })
+    .await
+    .expect("seed starts");
+    cluster
+        .wait_pod_ready(NAMESPACE, seed, true)
+        .await
+        .expect("seed Ready");
+
+    // The others start one at a time and turn Ready.
+    for pod in others {
+        let client = pod_client(cluster, pod).await;
+        client.start(None).await.expect("start once a seed is up");
+        cluster
+            .wait_pod_ready(NAMESPACE, pod, true)
+            .await
+            .expect("Ready after start");
+    }
+    let gossip = seed_client.endpoints().await.expect("gossip");
+    let normal = gossip
+        .entries
+        .iter()
+        .filter(|entry| entry.status() == NodeStatus::Normal)
+        .count();
+    assert_eq!(normal, 3, "three NORMAL nodes: {gossip:?}");
+
+    // A deleted pod comes back (same claim) on a new fake node that keeps its host ID once started.
+    let victim = others[1];
+    let host_id = pod_client(cluster, victim)
+        .await
+        .endpoints()
+        .await
+        .expect("gossip")
+        .local()
+        .and_then(|entry| entry.host_id().map(str::to_string))
+        .expect("host id");
+    let old_uid = pods.get(victim).await.expect("pod").uid();
+    pods.delete(victim, &Default::default())
+        .await
+        .expect("delete pod");
+    let what = format!("{victim} recreated");
+    wait::until(&what, LIMIT, || {
+        let pods = pods.clone();
+        let old_uid = old_uid.clone();
+        async move {
+            let pod = pods.get_opt(victim).await.ok().flatten()?;
+            (pod.uid() != old_uid).then_some(())
+        }
+    })
+    .await
+    .expect("StatefulSet recreates the pod");
+    cluster
+        .wait_pod_ready(NAMESPACE, victim, false)
+        .await
+        .expect("a new pod starts not ready");
+    let client = pod_client(cluster, victim).await;
+    wait::until("the recreated node to start", LIMIT, || async {
+        client.start(None).await.ok()
+    })
+    .await
+    .expect("recreated node starts");
+    cluster
+        .wait_pod_ready(NAMESPACE, victim, true)
+        .await
+        .expect("Ready again");
+    let gossip = client.endpoints().await.expect("gossip");
+    let local = gossip.local().and_then(|entry| entry.host_id());
+    assert_eq!(local, Some(host_id.as_str()), "same disk, same host ID");
+    assert_eq!(gossip.entries.len(), 3, "no extra ring member: {gossip:?}");
+}
