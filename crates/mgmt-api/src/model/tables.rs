@@ -130,37 +130,44 @@ pub enum TableOperation {
 impl TableOperation {
     /// The blocking v0 route.
     pub fn blocking_route(&self) -> Route {
-        match self {
-            TableOperation::Cleanup(_) => Route::CleanupV0,
-            TableOperation::Flush(_) => Route::FlushV0,
-            TableOperation::Compact(_) => Route::CompactV0,
-            TableOperation::Scrub(_) => Route::ScrubV0,
-            TableOperation::UpgradeSstables { .. } => Route::UpgradeSstablesV0,
-            TableOperation::GarbageCollect { .. } => Route::GarbageCollectV0,
-        }
+        self.routes_and_feature().0
     }
 
     /// The v1 route that answers with a job id.
     pub fn job_route(&self) -> Route {
-        match self {
-            TableOperation::Cleanup(_) => Route::CleanupV1,
-            TableOperation::Flush(_) => Route::FlushV1,
-            TableOperation::Compact(_) => Route::CompactV1,
-            TableOperation::Scrub(_) => Route::ScrubV1,
-            TableOperation::UpgradeSstables { .. } => Route::UpgradeSstablesV1,
-            TableOperation::GarbageCollect { .. } => Route::GarbageCollectV1,
-        }
+        self.routes_and_feature().1
     }
 
     /// The feature that announces the v1 route.
     pub fn job_feature(&self) -> Feature {
+        self.routes_and_feature().2
+    }
+
+    /// The v0 route, the v1 route and the feature of the v1 route, in one table.
+    fn routes_and_feature(&self) -> (Route, Route, Feature) {
         match self {
-            TableOperation::Cleanup(_) => Feature::AsyncSstableTasks,
-            TableOperation::Flush(_) => Feature::AsyncFlushTask,
-            TableOperation::Compact(_) => Feature::AsyncCompactionTask,
-            TableOperation::Scrub(_) => Feature::AsyncScrubTask,
-            TableOperation::UpgradeSstables { .. } => Feature::AsyncUpgradeSstableTask,
-            TableOperation::GarbageCollect { .. } => Feature::AsyncGcTask,
+            TableOperation::Cleanup(_) => (
+                Route::CleanupV0,
+                Route::CleanupV1,
+                Feature::AsyncSstableTasks,
+            ),
+            TableOperation::Flush(_) => (Route::FlushV0, Route::FlushV1, Feature::AsyncFlushTask),
+            TableOperation::Compact(_) => (
+                Route::CompactV0,
+                Route::CompactV1,
+                Feature::AsyncCompactionTask,
+            ),
+            TableOperation::Scrub(_) => (Route::ScrubV0, Route::ScrubV1, Feature::AsyncScrubTask),
+            TableOperation::UpgradeSstables { .. } => (
+                Route::UpgradeSstablesV0,
+                Route::UpgradeSstablesV1,
+                Feature::AsyncUpgradeSstableTask,
+            ),
+            TableOperation::GarbageCollect { .. } => (
+                Route::GarbageCollectV0,
+                Route::GarbageCollectV1,
+                Feature::AsyncGcTask,
+            ),
         }
     }
 
