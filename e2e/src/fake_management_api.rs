@@ -35,6 +35,15 @@ struct Registry {
     pods_by_ip: HashMap<IpAddr, PodRef>,
 }
 
+impl Registry {
+    /// Forgets the node of pod `uid` and its IP, and hands the node back to be shut down.
+    fn remove(&mut self, uid: &str) -> Option<FakeNode> {
+        let node = self.nodes.remove(uid)?;
+        self.pods_by_ip.remove(&node.ip());
+        Some(node)
+    }
+}
+
 /// The fake Management API of one Cassandra cluster across the clusters of a fleet. Dropping it
 /// stops every fake node.
 pub struct FakeManagementApi {
@@ -129,7 +138,7 @@ async fn serve_pods(
                 let node = registry
                     .lock()
                     .ok()
-                    .and_then(|mut r| r.nodes.remove(&pod.uid().unwrap_or_default()));
+                    .and_then(|mut r| r.remove(&pod.uid().unwrap_or_default()));
                 if let Some(node) = node {
                     node.shutdown().await;
                 }
@@ -169,7 +178,7 @@ async fn reconcile_pod(
         None => false,
     });
     if present && !running {
-        let node = registry.lock().ok().and_then(|mut r| r.nodes.remove(&uid));
+        let node = registry.lock().ok().and_then(|mut r| r.remove(&uid));
         if let Some(node) = node {
             node.shutdown().await;
         }
@@ -202,7 +211,7 @@ async fn reconcile_pod(
                 .filter(|(_, node)| node.ip() == ip || node.data_id() == data_id)
                 .map(|(key, _)| key.clone())
                 .collect();
-            keys.iter().filter_map(|key| r.nodes.remove(key)).collect()
+            keys.iter().filter_map(|key| r.remove(key)).collect()
         },
     );
     for node in stale {

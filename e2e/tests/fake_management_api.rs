@@ -38,6 +38,19 @@ async fn pod_client(cluster: &LocalCluster, pod: &str) -> ManagementApiClient {
     ClientSettings::insecure().client(pod, ip)
 }
 
+/// Starts the node (retrying while its fake node catches up with a label or a new pod) and waits
+/// until Kubernetes reports its pod Ready.
+async fn start_until_ready(cluster: &LocalCluster, client: &ManagementApiClient, pod: &str) {
+    let what = format!("{pod} to start");
+    wait::until(&what, LIMIT, || async { client.start(None).await.ok() })
+        .await
+        .expect("node starts");
+    cluster
+        .wait_pod_ready(NAMESPACE, pod, true)
+        .await
+        .expect("pod Ready after start");
+}
+
 async fn wait_for_fake_nodes(api: &FakeManagementApi, count: usize) {
     wait::until("fake nodes for every pod", LIMIT, || async {
         (api.node_count() == count).then_some(())
@@ -99,15 +112,7 @@ async fn pods_of_a_datacenter_get_fake_nodes_that_drive_their_readiness() {
         .await
         .expect("label seed");
     let seed_client = pod_client(cluster, seed).await;
-    wait::until("the seed to start", LIMIT, || async {
-        seed_client.start(None).await.ok()
-    })
-    .await
-    .expect("seed starts");
-    cluster
-        .wait_pod_ready(NAMESPACE, seed, true)
-        .await
-        .expect("seed Ready");
+    start_until_ready(cluster, &seed_client, seed).await;
 
     // The others start one at a time and turn Ready.
     for pod in others {
@@ -156,15 +161,7 @@ async fn pods_of_a_datacenter_get_fake_nodes_that_drive_their_readiness() {
         .await
         .expect("a new pod starts not ready");
     let client = pod_client(cluster, victim).await;
-    wait::until("the recreated node to start", LIMIT, || async {
-        client.start(None).await.ok()
-    })
-    .await
-    .expect("recreated node starts");
-    cluster
-        .wait_pod_ready(NAMESPACE, victim, true)
-        .await
-        .expect("Ready again");
+    start_until_ready(cluster, &client, victim).await;
     let gossip = client.endpoints().await.expect("gossip");
     let local = gossip.local().and_then(|entry| entry.host_id());
     assert_eq!(local, Some(host_id.as_str()), "same disk, same host ID");
