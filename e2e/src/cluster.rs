@@ -64,6 +64,7 @@ pub struct LocalCluster {
     credentials: ClusterCredentials,
     kubeconfig_path: PathBuf,
     client: Client,
+    client_config: Config,
     apiserver: ManagedProcess,
     /// kube-controller-manager, kube-scheduler and kwok, once started.
     controllers: Vec<ManagedProcess>,
@@ -99,7 +100,7 @@ impl LocalCluster {
         let config = kubeconfig::parse(&kubeconfig_yaml)?;
         let client_config =
             Config::from_custom_kubeconfig(config, &KubeConfigOptions::default()).await?;
-        let client = Client::try_from(client_config)?;
+        let client = Client::try_from(client_config.clone())?;
 
         let path = |p: &Path| p.display().to_string();
         let args = vec![
@@ -148,6 +149,7 @@ impl LocalCluster {
             credentials,
             kubeconfig_path,
             client,
+            client_config,
             apiserver,
             controllers: Vec::new(),
             layout,
@@ -431,6 +433,14 @@ impl LocalCluster {
     /// An admin client.
     pub fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// An admin client whose requests are recorded, to count a controller's writes.
+    ///
+    /// # Errors
+    /// When the client cannot be built.
+    pub fn recording_client(&self) -> Result<(Client, crate::counting::RequestLog), HarnessError> {
+        crate::counting::counting_client(self.client_config.clone())
     }
 
     /// How to reach the cluster (server, CA, token).

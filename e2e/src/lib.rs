@@ -14,6 +14,8 @@
 
 mod certs;
 pub mod cluster;
+pub mod counting;
+pub mod data_plane;
 mod etcd;
 pub mod fake_management_api;
 pub mod fleet;
@@ -21,6 +23,7 @@ pub mod kubeconfig;
 pub mod nodes;
 pub mod process;
 pub mod readiness;
+pub mod scenario;
 mod slots;
 mod stages;
 pub mod storage;
@@ -33,6 +36,7 @@ use std::{
 };
 
 pub use cluster::LocalCluster;
+pub use data_plane::DataPlaneOperator;
 pub use fake_management_api::FakeManagementApi;
 pub use fleet::{Fleet, FleetConfig};
 

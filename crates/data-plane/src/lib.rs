@@ -17,3 +17,4 @@
 //! from random bytes the caller passes in.
 
 pub mod build;
+pub mod datacenter;

@@ -1,0 +1,487 @@
+//! Act: carries out the plan of a pass. Kubernetes writes happen here; Management API calls that
+//! can take long (start, decommission) run in tasks of their own whose outcome later passes read
+//! from [`NodeCalls`](super::operations::NodeCalls). Every node operation is reported as an Event.
+
+use std::{net::IpAddr, time::Instant};
+
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{PersistentVolumeClaim, Pod},
+};
+use k8ssandra_api::{cassandra::CassandraDatacenter, labels, names, quantity};
+use k8ssandra_mgmt_api::{ManagementApiClient, Submission};
+use k8ssandra_reconcile::{apply::apply, events::Severity};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use serde_json::json;
+
+use super::{
+    Context, FIELD_MANAGER,
+    observe::{Observed, pod_ip},
+    operations::CallKind,
+    plan::{Action, NodeState, Plan, ScaleDownRefusal, scale_down_check},
+    validate::Problem,
+};
+use crate::build::{self, BuildError, pod_template::DATA_VOLUME};
+
+/// Why an action could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// A builder failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The API server refused a write.
+    #[error("could not {what}: {source}")]
+    Kube {
+        /// What the pass tried.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// The plan names a pod or rack that is not there (it changed since the observation).
+    #[error("{0} is gone since the pass observed it")]
+    Gone(String),
+}
+
+/// What acting found that the status must say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActReport {
+    /// A scale down refused to protect the data.
+    pub refusal: Option<Problem>,
+}
+
+/// Carries out `plan`.
+///
+/// # Errors
+/// When a Kubernetes write fails; the actions before it stay done, and the next pass plans anew.
+pub async fn act(
+    ctx: &Context,
+    dc: &CassandraDatacenter,
+    observed: &Observed,
+    plan: &Plan,
+) -> Result<ActReport, ActError> {
+    let mut report = ActReport::default();
+    let live_uids: Vec<String> = observed.pods.iter().filter_map(|p| p.uid()).collect();
+    ctx.calls
+        .retain_pods(&live_uids.iter().map(String::as_str).collect::<Vec<_>>());
+    let act = Acting { ctx, dc, observed };
+    for action in &plan.actions {
+        act.one(action, &mut report).await?;
+    }
+    Ok(report)
+}
+
+struct Acting<'a> {
+    ctx: &'a Context,
+    dc: &'a CassandraDatacenter,
+    observed: &'a Observed,
+}
+
+impl Acting<'_> {
+    fn namespace(&self) -> String {
+        self.dc.namespace().unwrap_or_default()
+    }
+
+    fn statefulsets(&self) -> Api<StatefulSet> {
+        Api::namespaced(self.ctx.client.clone(), &self.namespace())
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.ctx.client.clone(), &self.namespace())
+    }
+
+    fn pod(&self, name: &str) -> Result<&Pod, ActError> {
+        self.observed
+            .pods
+            .iter()
+            .find(|p| p.name_any() == name)
+            .ok_or_else(|| ActError::Gone(format!("pod {name}")))
+    }
+
+    fn mgmt(&self, pod: &Pod) -> Result<(ManagementApiClient, IpAddr), ActError> {
+        let ip = pod_ip(pod)
+            .ok_or_else(|| ActError::Gone(format!("the IP of pod {}", pod.name_any())))?;
+        Ok((self.ctx.mgmt.client(&pod.name_any(), ip), ip))
+    }
+
+    fn statefulset_name(&self, rack: &str) -> String {
+        names::rack_statefulset(
+            &self.dc.spec.cluster_name,
+            &self.dc.label_resource_name(),
+            rack,
+        )
+    }
+
+    async fn event(&self, severity: Severity, reason: &str, action: &str, note: String) {
+        let reference = self.dc.object_ref(&());
+        self.ctx
+            .events
+            .publish(&reference, severity, reason, action, note)
+            .await;
+    }
+
+    async fn one(&self, action: &Action, report: &mut ActReport) -> Result<(), ActError> {
+        match action {
+            Action::CreateStatefulSet { rack, replicas } => {
+                let sts = self.build_statefulset(rack, *replicas)?;
+                self.apply_statefulset(&sts).await?;
+                self.event(
+                    Severity::Normal,
+                    "CreatedStatefulSet",
+                    "Create",
+                    format!(
+                        "created StatefulSet {} for rack {rack} with {replicas} pods",
+                        sts.name_any()
+                    ),
+                )
+                .await;
+            }
+            Action::ScaleStatefulSet { rack, replicas } => {
+                self.scale(rack, *replicas).await?;
+                self.event(
+                    Severity::Normal,
+                    "ScaledStatefulSet",
+                    "Scale",
+                    format!("rack {rack}: {replicas} pods"),
+                )
+                .await;
+            }
+            Action::UpdateStatefulSet { rack } => {
+                let live = self
+                    .statefulsets()
+                    .get(&self.statefulset_name(rack))
+                    .await
+                    .map_err(|source| ActError::Kube {
+                        what: format!("read the StatefulSet of rack {rack}"),
+                        source,
+                    })?;
+                let replicas = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                let sts = self.build_statefulset(rack, u32::try_from(replicas).unwrap_or(0))?;
+                self.apply_statefulset(&sts).await?;
+                self.event(
+                    Severity::Normal,
+                    "UpdatingRack",
+                    "RollingRestart",
+                    format!(
+                        "updating the pod template of rack {rack}: its pods restart one at a time"
+                    ),
+                )
+                .await;
+            }
+            Action::DeleteStatefulSet { rack } => {
+                let name = self.statefulset_name(rack);
+                self.statefulsets()
+                    .delete(&name, &DeleteParams::default())
+                    .await
+                    .map_err(|source| ActError::Kube {
+                        what: format!("delete StatefulSet {name}"),
+                        source,
+                    })?;
+                self.event(
+                    Severity::Normal,
+                    "RemovedRack",
+                    "Delete",
+                    format!("rack {rack} was removed from the spec and is empty: deleted StatefulSet {name}"),
+                )
+                .await;
+            }
+            Action::LabelSeed { pod, seed } => {
+                let value = seed.then(|| "true".to_owned());
+                self.label(pod, labels::SEED_NODE, value).await?;
+                let note = if *seed {
+                    format!("{pod} is a seed")
+                } else {
+                    format!("{pod} is no longer a seed")
+                };
+                self.event(Severity::Normal, "LabeledSeed", "Label", note)
+                    .await;
+            }
+            Action::SetState { pod, state } => {
+                self.set_state(pod, *state).await?;
+                if *state == NodeState::Started {
+                    self.ctx.calls.start_succeeded(pod);
+                    let uid = self.pod(pod)?.uid().unwrap_or_default();
+                    self.ctx.calls.forget(&uid, CallKind::Start);
+                    self.event(
+                        Severity::Normal,
+                        "StartedCassandra",
+                        "Start",
+                        format!("{pod} is up and ready"),
+                    )
+                    .await;
+                }
+            }
+            Action::Start { pod } => self.start(pod).await?,
+            Action::StartFailed { pod, error } => {
+                let failures = self.ctx.calls.start_failed(pod, error.clone());
+                let uid = self.pod(pod)?.uid().unwrap_or_default();
+                self.ctx.calls.forget(&uid, CallKind::Start);
+                self.set_state(pod, NodeState::ReadyToStart).await?;
+                self.event(
+                    Severity::Warning,
+                    "StartFailed",
+                    "Start",
+                    format!(
+                        "starting Cassandra on {pod} failed ({} time(s)): {error}; retrying with backoff",
+                        failures.count
+                    ),
+                )
+                .await;
+            }
+            Action::Decommission { pod } => {
+                if let Some(refusal) = self.decommission(pod).await? {
+                    report.refusal = Some(refusal);
+                }
+            }
+            Action::DecommissionFailed { pod, error } => {
+                self.ctx.calls.decommission_failed(pod, error.clone());
+                let uid = self.pod(pod)?.uid().unwrap_or_default();
+                self.ctx.calls.forget(&uid, CallKind::Decommission);
+                self.set_state(pod, NodeState::Started).await?;
+                self.event(
+                    Severity::Warning,
+                    "DecommissionFailed",
+                    "Decommission",
+                    format!("decommissioning {pod} failed: {error}; retrying with backoff"),
+                )
+                .await;
+            }
+            Action::FinishDecommission {
+                pod,
+                rack,
+                replicas,
+            } => {
+                self.scale(rack, *replicas).await?;
+                self.delete_claims(pod).await?;
+                self.event(
+                    Severity::Normal,
+                    "Decommissioned",
+                    "Decommission",
+                    format!("{pod} left the ring; rack {rack} is down to {replicas} pods and the pod's volumes are deleted"),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    fn build_statefulset(&self, rack: &str, replicas: u32) -> Result<StatefulSet, ActError> {
+        let rack = self
+            .dc
+            .spec
+            .racks_or_default()
+            .into_iter()
+            .find(|r| names::clean_label_value(&r.name) == rack)
+            .ok_or_else(|| ActError::Gone(format!("rack {rack}")))?;
+        Ok(build::statefulset::statefulset(
+            self.dc,
+            &rack,
+            i32::try_from(replicas).unwrap_or(i32::MAX),
+            &self.ctx.images,
+        )?)
+    }
+
+    async fn apply_statefulset(&self, sts: &StatefulSet) -> Result<(), ActError> {
+        apply(&self.statefulsets(), FIELD_MANAGER, sts)
+            .await
+            .map(drop)
+            .map_err(|source| ActError::Kube {
+                what: format!("apply StatefulSet {}", sts.name_any()),
+                source,
+            })
+    }
+
+    /// Sets a rack's replica count (and nothing else of its StatefulSet).
+    async fn scale(&self, rack: &str, replicas: u32) -> Result<(), ActError> {
+        let name = self.statefulset_name(rack);
+        let patch = json!({ "spec": { "replicas": replicas } });
+        self.statefulsets()
+            .patch_scale(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
+            .map_err(|source| ActError::Kube {
+                what: format!("scale StatefulSet {name} to {replicas}"),
+                source,
+            })
+    }
+
+    async fn label(&self, pod: &str, key: &str, value: Option<String>) -> Result<(), ActError> {
+        let patch = json!({ "metadata": { "labels": { key: value } } });
+        self.pods()
+            .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
+            .map_err(|source| ActError::Kube {
+                what: format!("label pod {pod}"),
+                source,
+            })
+    }
+
+    async fn set_state(&self, pod: &str, state: NodeState) -> Result<(), ActError> {
+        self.label(pod, labels::NODE_STATE, Some(state.label().to_owned()))
+            .await
+    }
+
+    /// Labels the pod `Starting` and calls `lifecycle/start` in a task of its own.
+    async fn start(&self, name: &str) -> Result<(), ActError> {
+        let pod = self.pod(name)?;
+        let (client, _) = self.mgmt(pod)?;
+        let uid = pod.uid().unwrap_or_default();
+        self.set_state(name, NodeState::Starting).await?;
+        self.ctx.calls.begin(&uid, CallKind::Start);
+        let calls = self.ctx.calls.clone();
+        tokio::spawn(async move {
+            let outcome = client
+                .start(None)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string());
+            calls.finish(&uid, CallKind::Start, outcome);
+        });
+        self.event(
+            Severity::Normal,
+            "StartingCassandra",
+            "Start",
+            format!("starting Cassandra on {name}"),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Checks that the others can hold the node's data, then labels the pod `Decommissioning`
+    /// and decommissions it in a task of its own. Returns the refusal when the check fails.
+    async fn decommission(&self, name: &str) -> Result<Option<Problem>, ActError> {
+        if !self.ctx.calls.decommission_ready(name, Instant::now()) {
+            return Ok(None);
+        }
+        let pod = self.pod(name)?;
+        let (client, ip) = self.mgmt(pod)?;
+        if let Some(refusal) = self.scale_down_refusal(&client, ip).await {
+            let problem = Problem {
+                reason: refusal.reason(),
+                message: format!("cannot decommission {name}: {refusal}"),
+            };
+            return Ok(Some(problem));
+        }
+        let uid = pod.uid().unwrap_or_default();
+        self.set_state(name, NodeState::Decommissioning).await?;
+        self.ctx.calls.begin(&uid, CallKind::Decommission);
+        let calls = self.ctx.calls.clone();
+        tokio::spawn(async move {
+            let outcome = match client.features().await {
+                Ok(features) => client
+                    .decommission(false, &features)
+                    .await
+                    .map(|submission| match submission {
+                        Submission::Job(job) => Some(job),
+                        Submission::Done => None,
+                    })
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            calls.finish(&uid, CallKind::Decommission, outcome);
+        });
+        self.event(
+            Severity::Normal,
+            "DecommissioningNode",
+            "Decommission",
+            format!("decommissioning {name}: its data streams to the other nodes"),
+        )
+        .await;
+        Ok(None)
+    }
+
+    /// Asks the ring whether the rest of the datacenter can take over the node at `ip`.
+    async fn scale_down_refusal(
+        &self,
+        client: &ManagementApiClient,
+        ip: IpAddr,
+    ) -> Option<ScaleDownRefusal> {
+        let gossip = self.observed.gossip.as_ref()?;
+        let own_dc = self.dc.datacenter_name();
+        let mut factors = Vec::new();
+        match client.list_keyspaces(None).await {
+            Ok(keyspaces) => {
+                for keyspace in keyspaces {
+                    if let Ok(Some(replication)) = client.keyspace_replication(&keyspace).await {
+                        let factor = replication
+                            .datacenter_factors()
+                            .get(own_dc)
+                            .copied()
+                            .or_else(|| replication.simple_factor())
+                            .unwrap_or(0);
+                        factors.push((keyspace, factor));
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "listing keyspaces before a decommission"),
+        }
+        let in_dc: Vec<_> = gossip.in_datacenter(own_dc).collect();
+        let remaining = u32::try_from(in_dc.len().saturating_sub(1)).unwrap_or(0);
+        let load =
+            |e: &k8ssandra_mgmt_api::EndpointState| e.load_bytes().unwrap_or(0.0).max(0.0) as u64;
+        let leaving = in_dc.iter().find(|e| e.has_ip(ip)).map_or(0, |e| load(e));
+        let others: Vec<u64> = in_dc
+            .iter()
+            .filter(|e| !e.has_ip(ip))
+            .map(|e| load(e))
+            .collect();
+        scale_down_check(
+            &factors,
+            remaining,
+            leaving,
+            &others,
+            self.volume_capacity(),
+        )
+    }
+
+    /// The requested size of a node's data volume, in bytes.
+    fn volume_capacity(&self) -> u64 {
+        self.dc
+            .spec
+            .storage_config
+            .cassandra_data_volume_claim_spec
+            .as_ref()
+            .and_then(|spec| spec.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .and_then(|q| quantity::parse(&q.0))
+            .map_or(u64::MAX, |bytes| bytes.max(0.0) as u64)
+    }
+
+    /// Deletes the volume claims of a decommissioned pod (its data left with it).
+    async fn delete_claims(&self, pod: &str) -> Result<(), ActError> {
+        let api =
+            Api::<PersistentVolumeClaim>::namespaced(self.ctx.client.clone(), &self.namespace());
+        let mut templates = vec![DATA_VOLUME.to_owned()];
+        templates.extend(
+            self.dc
+                .spec
+                .storage_config
+                .additional_volumes
+                .iter()
+                .flatten()
+                .filter(|v| v.pvc_spec.is_some())
+                .map(|v| v.name.clone()),
+        );
+        for template in templates {
+            let name = format!("{template}-{pod}");
+            if !self.observed.claims.iter().any(|c| c.name_any() == name) {
+                continue;
+            }
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(source) => {
+                    return Err(ActError::Kube {
+                        what: format!("delete volume claim {name}"),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,308 @@
+//! Observe: one read of everything a pass decides from (the datacenter's StatefulSets, pods and
+//! volume claims, and the ring as a ready node sees it), then a pure translation into the
+//! planner's input.
+
+use std::{collections::BTreeSet, net::IpAddr, time::Instant};
+
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{PersistentVolumeClaim, Pod},
+};
+use k8ssandra_api::{
+    cassandra::{CassandraDatacenter, condition},
+    conditions, labels, names,
+};
+use k8ssandra_mgmt_api::{EndpointStates, JobStatus, NodeStatus};
+use kube::{Api, ResourceExt, api::ListParams};
+
+use super::{
+    Context,
+    operations::{CallKind, NodeCalls},
+    plan::{NodeState, NodeView, PlanInput, RackView, StatefulSetView},
+};
+use crate::build::{self, BuildError, hash, images::ImageConfig};
+
+/// Why the pass could not observe the datacenter.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    /// A list request failed.
+    #[error("could not list the datacenter's {kind}: {source}")]
+    List {
+        /// What was listed.
+        kind: &'static str,
+        /// The API error.
+        source: kube::Error,
+    },
+}
+
+/// What one pass read.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The datacenter's StatefulSets (one per rack, removed racks included).
+    pub statefulsets: Vec<StatefulSet>,
+    /// The datacenter's pods.
+    pub pods: Vec<Pod>,
+    /// The datacenter's volume claims.
+    pub claims: Vec<PersistentVolumeClaim>,
+    /// The ring as a ready node of the datacenter sees it; `None` when no node answered.
+    pub gossip: Option<EndpointStates>,
+}
+
+/// The label selector of everything the datacenter owns.
+#[must_use]
+pub fn selector(dc: &CassandraDatacenter) -> String {
+    labels::datacenter_labels(&dc.spec.cluster_name, &dc.label_resource_name())
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads the datacenter's objects, the ring, and how pending decommission jobs went.
+///
+/// # Errors
+/// When a list request fails.
+pub async fn observe(ctx: &Context, dc: &CassandraDatacenter) -> Result<Observed, ObserveError> {
+    let namespace = dc.namespace().unwrap_or_default();
+    let params = ListParams::default().labels(&selector(dc));
+    let statefulsets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace)
+        .list(&params)
+        .await
+        .map_err(|source| ObserveError::List {
+            kind: "StatefulSets",
+            source,
+        })?
+        .items;
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace)
+        .list(&params)
+        .await
+        .map_err(|source| ObserveError::List {
+            kind: "pods",
+            source,
+        })?
+        .items;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace)
+        .list(&params)
+        .await
+        .map_err(|source| ObserveError::List {
+            kind: "PersistentVolumeClaims",
+            source,
+        })?
+        .items;
+    let gossip = read_gossip(ctx, &pods).await;
+    poll_decommission_jobs(ctx, &pods).await;
+    Ok(Observed {
+        statefulsets,
+        pods,
+        claims,
+        gossip,
+    })
+}
+
+/// The ring, from the first ready pod that answers.
+async fn read_gossip(ctx: &Context, pods: &[Pod]) -> Option<EndpointStates> {
+    for pod in pods.iter().filter(|p| is_ready(p) && is_running(p)) {
+        let Some(ip) = pod_ip(pod) else { continue };
+        match ctx.mgmt.client(&pod.name_any(), ip).endpoints().await {
+            Ok(states) => return Some(states),
+            Err(error) => tracing::debug!(%error, "reading the ring"),
+        }
+    }
+    None
+}
+
+/// Polls the jobs of decommissions accepted as jobs, and records how they ended.
+async fn poll_decommission_jobs(ctx: &Context, pods: &[Pod]) {
+    for pod in pods {
+        let uid = pod.uid().unwrap_or_default();
+        let Some(job) = ctx.calls.pending_job(&uid, CallKind::Decommission) else {
+            continue;
+        };
+        let Some(ip) = pod_ip(pod) else { continue };
+        match ctx.mgmt.client(&pod.name_any(), ip).job(&job).await {
+            Ok(Some(job)) => match job.status {
+                JobStatus::Completed => ctx.calls.finish(&uid, CallKind::Decommission, Ok(None)),
+                JobStatus::Error => ctx.calls.finish(
+                    &uid,
+                    CallKind::Decommission,
+                    Err(job
+                        .error
+                        .unwrap_or_else(|| "the decommission job failed".to_owned())),
+                ),
+                _ => {}
+            },
+            // The server forgot the job (restarted, evicted): the ring tells the rest.
+            Ok(None) => ctx.calls.finish(&uid, CallKind::Decommission, Ok(None)),
+            Err(error) => tracing::debug!(%error, "polling a decommission job"),
+        }
+    }
+}
+
+/// The pod's IP, when it has one.
+#[must_use]
+pub fn pod_ip(pod: &Pod) -> Option<IpAddr> {
+    pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()
+}
+
+/// The pod's Ready condition is True.
+#[must_use]
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Running, with an IP, and not being deleted.
+#[must_use]
+pub fn is_running(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        && pod_ip(pod).is_some()
+}
+
+/// The ordinal at the end of a StatefulSet pod's name.
+fn ordinal(pod: &str) -> u32 {
+    pod.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the datacenter may roll a changed pod template out now: the spec changed since the
+/// last pass, a rollout is under way, or the user allows updates.
+#[must_use]
+pub fn update_allowed(dc: &CassandraDatacenter) -> bool {
+    let status = dc.status.as_ref();
+    let spec_changed = status.and_then(|s| s.observed_generation) != dc.metadata.generation;
+    let updating = status
+        .and_then(|s| s.conditions.as_deref())
+        .and_then(|c| conditions::find(c, condition::UPDATING))
+        .is_some_and(conditions::Condition::is_true);
+    let allowed_by_user = dc
+        .annotations()
+        .get(labels::annotations::AUTOUPDATE_SPEC)
+        .is_some_and(|v| v == "once" || v == "always");
+    spec_changed || updating || allowed_by_user
+}
+
+/// The planner's input, from the spec, what was observed and the calls under way.
+///
+/// # Errors
+/// When the desired StatefulSets cannot be built.
+pub fn plan_input(
+    dc: &CassandraDatacenter,
+    observed: &Observed,
+    calls: &NodeCalls,
+    images: &ImageConfig,
+    now: Instant,
+) -> Result<PlanInput, BuildError> {
+    let rack_of = |sts: &StatefulSet| sts.labels().get(labels::RACK).cloned().unwrap_or_default();
+    let mut racks = Vec::new();
+    for rack_plan in build::statefulset::rack_plan(dc) {
+        let live = observed
+            .statefulsets
+            .iter()
+            .find(|s| rack_of(s) == names::clean_label_value(&rack_plan.rack.name));
+        let statefulset = match live {
+            Some(live) => {
+                let desired = build::statefulset::statefulset(dc, &rack_plan.rack, 0, images)?;
+                Some(statefulset_view(live, hash::stamped_hash(&desired)))
+            }
+            None => None,
+        };
+        racks.push(RackView {
+            name: names::clean_label_value(&rack_plan.rack.name),
+            in_spec: true,
+            desired_nodes: rack_plan.nodes,
+            desired_seeds: rack_plan.seeds,
+            statefulset,
+        });
+    }
+    let spec_racks: BTreeSet<String> = racks
+        .iter()
+        .map(|r| names::clean_label_value(&r.name))
+        .collect();
+    for live in &observed.statefulsets {
+        let rack = rack_of(live);
+        if !spec_racks.contains(&rack) {
+            racks.push(RackView {
+                name: rack,
+                in_spec: false,
+                desired_nodes: 0,
+                desired_seeds: 0,
+                statefulset: Some(statefulset_view(live, None)),
+            });
+        }
+    }
+
+    let gossip = observed.gossip.as_ref();
+    let nodes = observed
+        .pods
+        .iter()
+        .map(|pod| {
+            let name = pod.name_any();
+            let uid = pod.uid().unwrap_or_default();
+            let ip = pod_ip(pod);
+            let (may_start, failures) = calls.start_failures(&name, now);
+            NodeView {
+                ordinal: ordinal(&name),
+                rack: pod.labels().get(labels::RACK).cloned().unwrap_or_default(),
+                state: NodeState::from_label(
+                    pod.labels().get(labels::NODE_STATE).map(String::as_str),
+                ),
+                seed: pod
+                    .labels()
+                    .get(labels::SEED_NODE)
+                    .is_some_and(|v| v == "true"),
+                running: is_running(pod),
+                ready: is_ready(pod),
+                ip,
+                gossip: gossip
+                    .zip(ip)
+                    .and_then(|(g, ip)| g.by_ip(ip))
+                    .map(k8ssandra_mgmt_api::EndpointState::status),
+                start: calls.progress(&uid, CallKind::Start, now),
+                decommission: calls.progress(&uid, CallKind::Decommission, now),
+                start_backing_off: !may_start,
+                failed_before: failures.is_some(),
+                pod: name,
+            }
+        })
+        .collect();
+    let own_dc = dc.datacenter_name();
+    let remote_seed_up = gossip.is_some_and(|g| {
+        g.entries.iter().any(|e| {
+            e.datacenter().is_some_and(|d| d != own_dc)
+                && e.is_alive()
+                && e.status() == NodeStatus::Normal
+        })
+    });
+    Ok(PlanInput {
+        racks,
+        nodes,
+        stopped: dc.spec.is_stopped(),
+        update_allowed: update_allowed(dc),
+        remote_seed_up,
+        gossip_known: gossip.is_some(),
+    })
+}
+
+fn statefulset_view(live: &StatefulSet, desired_hash: Option<&str>) -> StatefulSetView {
+    let replicas = live
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .and_then(|r| u32::try_from(r).ok())
+        .unwrap_or(0);
+    let rolled_out = live.status.as_ref().is_none_or(|status| {
+        status.observed_generation >= live.metadata.generation
+            && (status.update_revision.is_none()
+                || status.update_revision == status.current_revision)
+    });
+    StatefulSetView {
+        replicas,
+        template_current: desired_hash.is_none_or(|h| hash::stamped_hash(live) == Some(h)),
+        rolled_out,
+    }
+}

@@ -1,0 +1,789 @@
+//! The node planner: from what a pass observed, the actions of this pass. Pure, so every rule of
+//! the node lifecycle is a table test.
+//!
+//! Rules, in the order they are tried (the first that has something to do ends the plan):
+//! 1. a stopped datacenter scales every rack to zero (the pods drain on their way out);
+//! 2. missing StatefulSets are created; a rack below its share is scaled up;
+//! 3. `Starting` pods that turned ready are marked `Started`; a failed start is rolled back;
+//! 4. a decommission in progress is followed until the node left the ring, then its rack shrinks
+//!    by one and its volumes are deleted;
+//! 5. one node starts at a time: first one per rack in rack order, then the rest, highest ordinal
+//!    first; the first node starts as a seed when no seed is up;
+//! 6. once every node is up: seed labels follow the wanted seed count, a surplus node is
+//!    decommissioned (largest rack first, highest ordinal), a changed pod template is rolled out
+//!    one rack at a time, and an empty rack removed from the spec loses its StatefulSet.
+
+use std::{net::IpAddr, time::Duration};
+
+use k8ssandra_mgmt_api::NodeStatus;
+
+/// The node-state label of a pod, as upstream names its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// Not started yet (every new or recreated pod).
+    ReadyToStart,
+    /// `lifecycle/start` was called.
+    Starting,
+    /// Started and seen ready.
+    Started,
+    /// Started before, not ready now.
+    StartedNotReady,
+    /// Leaving the ring.
+    Decommissioning,
+}
+
+impl NodeState {
+    /// Parses the label value; a missing or unknown value is `ReadyToStart`.
+    #[must_use]
+    pub fn from_label(value: Option<&str>) -> Self {
+        use k8ssandra_api::labels::node_state as label;
+        match value {
+            Some(label::STARTING) => Self::Starting,
+            Some(label::STARTED) => Self::Started,
+            Some(label::STARTED_NOT_READY) => Self::StartedNotReady,
+            Some(label::DECOMMISSIONING) => Self::Decommissioning,
+            _ => Self::ReadyToStart,
+        }
+    }
+
+    /// The label value.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        use k8ssandra_api::labels::node_state as label;
+        match self {
+            Self::ReadyToStart => label::READY_TO_START,
+            Self::Starting => label::STARTING,
+            Self::Started => label::STARTED,
+            Self::StartedNotReady => label::STARTED_NOT_READY,
+            Self::Decommissioning => label::DECOMMISSIONING,
+        }
+    }
+}
+
+/// A Management API call this operator has under way or finished for a pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallProgress {
+    /// No call known (none made, or the operator restarted since).
+    Unknown,
+    /// Still running.
+    Running {
+        /// How long ago it was made.
+        for_: Duration,
+    },
+    /// Answered with success (a finished job, or a 2xx).
+    Succeeded {
+        /// How long ago it was made.
+        for_: Duration,
+    },
+    /// Failed, with the error a user reads.
+    Failed(String),
+}
+
+/// One Cassandra pod as the planner sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeView {
+    /// Pod name.
+    pub pod: String,
+    /// Rack label.
+    pub rack: String,
+    /// StatefulSet ordinal.
+    pub ordinal: u32,
+    /// node-state label.
+    pub state: NodeState,
+    /// Labelled as a seed.
+    pub seed: bool,
+    /// Running, with an IP, not being deleted.
+    pub running: bool,
+    /// The pod's Ready condition.
+    pub ready: bool,
+    /// Pod IP.
+    pub ip: Option<IpAddr>,
+    /// The ring state of the node's IP, when the gossip view was read and lists it.
+    pub gossip: Option<NodeStatus>,
+    /// The last start call of this pod.
+    pub start: CallProgress,
+    /// The last decommission call of this pod.
+    pub decommission: CallProgress,
+    /// The pod's start failed before and its backoff has not expired yet.
+    pub start_backing_off: bool,
+    /// The pod's start failed before (it starts after the others).
+    pub failed_before: bool,
+}
+
+impl NodeView {
+    /// Running and ready (whatever its label says yet), and not leaving.
+    fn up(&self) -> bool {
+        self.running && self.ready && self.state != NodeState::Decommissioning
+    }
+}
+
+/// A rack's StatefulSet as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatefulSetView {
+    /// `spec.replicas`.
+    pub replicas: u32,
+    /// Its template hash equals the one this operator builds now.
+    pub template_current: bool,
+    /// The StatefulSet controller finished rolling out the template to every pod.
+    pub rolled_out: bool,
+}
+
+/// A rack: in the spec, or removed from it while its StatefulSet is still there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RackView {
+    /// Rack name.
+    pub name: String,
+    /// Listed in `spec.racks`.
+    pub in_spec: bool,
+    /// Nodes the spec wants in the rack (0 for a removed rack).
+    pub desired_nodes: u32,
+    /// Seeds the spec wants in the rack.
+    pub desired_seeds: u32,
+    /// The StatefulSet, if it exists.
+    pub statefulset: Option<StatefulSetView>,
+}
+
+impl RackView {
+    fn replicas(&self) -> u32 {
+        self.statefulset.as_ref().map_or(0, |s| s.replicas)
+    }
+}
+
+/// Everything the planner decides from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanInput {
+    /// Racks in spec order, then removed racks.
+    pub racks: Vec<RackView>,
+    /// The datacenter's pods.
+    pub nodes: Vec<NodeView>,
+    /// `spec.stopped`.
+    pub stopped: bool,
+    /// A changed pod template may be rolled out (the spec changed, a rollout is under way, or
+    /// the user allowed updates); otherwise only `RequiresUpdate` is reported.
+    pub update_allowed: bool,
+    /// A node of another datacenter of the cluster is up in gossip (it can serve as a seed).
+    pub remote_seed_up: bool,
+    /// The gossip view could be read.
+    pub gossip_known: bool,
+}
+
+/// One thing a pass does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Create the rack's StatefulSet with this many pods.
+    CreateStatefulSet {
+        /// Rack.
+        rack: String,
+        /// Pods.
+        replicas: u32,
+    },
+    /// Set the rack's replica count (scale up, or stop).
+    ScaleStatefulSet {
+        /// Rack.
+        rack: String,
+        /// New replica count.
+        replicas: u32,
+    },
+    /// Apply the current pod template to the rack's StatefulSet (Kubernetes then replaces its
+    /// pods one at a time, and each replaced pod is started by a later pass).
+    UpdateStatefulSet {
+        /// Rack.
+        rack: String,
+    },
+    /// Delete the StatefulSet of a rack removed from the spec, with no pods left.
+    DeleteStatefulSet {
+        /// Rack.
+        rack: String,
+    },
+    /// Set or remove the seed label.
+    LabelSeed {
+        /// Pod.
+        pod: String,
+        /// Seed or not.
+        seed: bool,
+    },
+    /// Set the node-state label.
+    SetState {
+        /// Pod.
+        pod: String,
+        /// New state.
+        state: NodeState,
+    },
+    /// Call `lifecycle/start` (the pod is labelled `Starting` first).
+    Start {
+        /// Pod.
+        pod: String,
+    },
+    /// A start failed: record it for backoff and label the pod `Ready-to-Start` again.
+    StartFailed {
+        /// Pod.
+        pod: String,
+        /// The error.
+        error: String,
+    },
+    /// Check that the rest can hold the data, then decommission (labelled `Decommissioning`).
+    Decommission {
+        /// Pod.
+        pod: String,
+    },
+    /// A decommission failed: record it for backoff and label the pod `Started` again.
+    DecommissionFailed {
+        /// Pod.
+        pod: String,
+        /// The error.
+        error: String,
+    },
+    /// The node left the ring: shrink its rack by one and delete the pod's volumes.
+    FinishDecommission {
+        /// Pod.
+        pod: String,
+        /// Rack.
+        rack: String,
+        /// The rack's new replica count.
+        replicas: u32,
+    },
+}
+
+/// What the pass is doing or waiting for, for the status conditions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Nodes are being added or started: the message.
+    pub scaling_up: Option<String>,
+    /// A node is being decommissioned: the message.
+    pub scaling_down: Option<String>,
+    /// A pod template is being rolled out: the message.
+    pub updating: Option<String>,
+    /// A changed pod template waits for permission: the message.
+    pub requires_update: Option<String>,
+    /// Anything else the pass waits for, a sentence each.
+    pub waiting: Vec<String>,
+}
+
+/// The actions of one pass and what they are about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// In order.
+    pub actions: Vec<Action>,
+    /// For the status.
+    pub activity: Activity,
+}
+
+impl Plan {
+    /// Nothing to do and nothing to wait for: the datacenter is as the spec asks.
+    #[must_use]
+    pub fn is_settled(&self) -> bool {
+        self.actions.is_empty() && self.activity == Activity::default()
+    }
+}
+
+/// Decides the actions of one pass.
+#[must_use]
+pub fn plan(input: &PlanInput) -> Plan {
+    let mut plan = Plan::default();
+    if input.stopped {
+        stop(input, &mut plan);
+        return plan;
+    }
+    create_and_grow(input, &mut plan);
+    note_rollout(input, &mut plan);
+    follow_starts(input, &mut plan);
+    if follow_decommission(input, &mut plan) || start_next(input, &mut plan) {
+        return plan;
+    }
+    if !all_up(input, &mut plan) {
+        return plan;
+    }
+    if label_seeds(input, &mut plan) {
+        return plan;
+    }
+    if shrink(input, &mut plan) {
+        return plan;
+    }
+    roll_out(input, &mut plan);
+    remove_empty_racks(input, &mut plan);
+    plan
+}
+
+fn stop(input: &PlanInput, plan: &mut Plan) {
+    for rack in &input.racks {
+        if rack.replicas() > 0 {
+            plan.actions.push(Action::ScaleStatefulSet {
+                rack: rack.name.clone(),
+                replicas: 0,
+            });
+        }
+    }
+    let remaining = input.nodes.len();
+    if remaining > 0 {
+        plan.activity
+            .waiting
+            .push(format!("stopping: {remaining} pods still running"));
+    }
+}
+
+fn create_and_grow(input: &PlanInput, plan: &mut Plan) {
+    for rack in input.racks.iter().filter(|r| r.in_spec) {
+        match &rack.statefulset {
+            None => plan.actions.push(Action::CreateStatefulSet {
+                rack: rack.name.clone(),
+                replicas: rack.desired_nodes,
+            }),
+            // A scale up while a decommission runs waits for it (the rack would shrink under it).
+            Some(sts) if sts.replicas < rack.desired_nodes && !decommission_under_way(input) => {
+                plan.actions.push(Action::ScaleStatefulSet {
+                    rack: rack.name.clone(),
+                    replicas: rack.desired_nodes,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let desired: u32 = input.racks.iter().map(|r| r.desired_nodes).sum();
+    let up = input.nodes.iter().filter(|n| n.up()).count();
+    let current: u32 = input.racks.iter().map(RackView::replicas).sum();
+    let rolling = input.racks.iter().any(|r| {
+        r.statefulset
+            .as_ref()
+            .is_some_and(|s| !s.rolled_out || !s.template_current)
+    });
+    if !plan.actions.is_empty()
+        || (!rolling && current <= desired && (up as u64) < u64::from(desired))
+    {
+        plan.activity.scaling_up = Some(format!("{up} of {desired} nodes up"));
+    }
+}
+
+/// Reports a rollout the StatefulSet controller is doing.
+fn note_rollout(input: &PlanInput, plan: &mut Plan) {
+    if let Some(rack) = input
+        .racks
+        .iter()
+        .find(|r| r.statefulset.as_ref().is_some_and(|s| !s.rolled_out))
+    {
+        plan.activity.updating = Some(format!(
+            "replacing the pods of rack {} one at a time",
+            rack.name
+        ));
+    }
+}
+
+fn decommission_under_way(input: &PlanInput) -> bool {
+    input
+        .nodes
+        .iter()
+        .any(|n| n.state == NodeState::Decommissioning)
+}
+
+/// Marks ready `Starting` pods `Started`, and rolls back failed starts.
+fn follow_starts(input: &PlanInput, plan: &mut Plan) {
+    for node in input.nodes.iter().filter(|n| n.running) {
+        match (node.state, node.ready, &node.start) {
+            (
+                NodeState::Starting | NodeState::ReadyToStart | NodeState::StartedNotReady,
+                true,
+                _,
+            ) => {
+                plan.actions.push(Action::SetState {
+                    pod: node.pod.clone(),
+                    state: NodeState::Started,
+                });
+            }
+            (NodeState::Starting, false, CallProgress::Failed(error)) => {
+                plan.actions.push(Action::StartFailed {
+                    pod: node.pod.clone(),
+                    error: error.clone(),
+                });
+            }
+            (NodeState::Started, false, _) => {
+                plan.actions.push(Action::SetState {
+                    pod: node.pod.clone(),
+                    state: NodeState::StartedNotReady,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Follows the decommission under way, if any; true when there is one (nothing else happens then).
+fn follow_decommission(input: &PlanInput, plan: &mut Plan) -> bool {
+    let Some(node) = input
+        .nodes
+        .iter()
+        .find(|n| n.state == NodeState::Decommissioning)
+    else {
+        return false;
+    };
+    let left = input.gossip_known
+        && matches!(node.gossip, None | Some(NodeStatus::Left))
+        && !matches!(node.decommission, CallProgress::Running { .. });
+    if left || !node.running {
+        let rack = input.racks.iter().find(|r| r.name == node.rack);
+        let replicas = rack.map_or(0, RackView::replicas);
+        if replicas == node.ordinal + 1 {
+            plan.actions.push(Action::FinishDecommission {
+                pod: node.pod.clone(),
+                rack: node.rack.clone(),
+                replicas: node.ordinal,
+            });
+        }
+        plan.activity.scaling_down = Some(format!("{} left the ring; removing it", node.pod));
+        return true;
+    }
+    let message = match (&node.decommission, &node.gossip) {
+        (CallProgress::Failed(error), _) => {
+            plan.actions.push(Action::DecommissionFailed {
+                pod: node.pod.clone(),
+                error: error.clone(),
+            });
+            format!("decommission of {} failed: {error}", node.pod)
+        }
+        (_, Some(NodeStatus::Leaving)) => match &node.decommission {
+            CallProgress::Running { for_ } | CallProgress::Succeeded { for_ } => format!(
+                "decommissioning {}: the node is LEAVING the ring (requested {})",
+                node.pod,
+                ago(*for_)
+            ),
+            _ => format!("decommissioning {}: the node is LEAVING the ring", node.pod),
+        },
+        (CallProgress::Running { for_ }, _) => format!(
+            "decommissioning {}: the decommission request has not been answered (made {}); \
+             the node is still {}",
+            node.pod,
+            ago(*for_),
+            ring_state(node.gossip.as_ref())
+        ),
+        (CallProgress::Succeeded { for_ }, _) => format!(
+            "decommissioning {}: requested {}; the node is {}",
+            node.pod,
+            ago(*for_),
+            ring_state(node.gossip.as_ref())
+        ),
+        (CallProgress::Unknown, Some(NodeStatus::Normal)) => {
+            // The request was lost (operator restart): make it again.
+            plan.actions.push(Action::Decommission {
+                pod: node.pod.clone(),
+            });
+            format!("decommissioning {}: requesting it again", node.pod)
+        }
+        (CallProgress::Unknown, _) => format!(
+            "decommissioning {}: waiting for the ring to show the node ({})",
+            node.pod,
+            ring_state(node.gossip.as_ref())
+        ),
+    };
+    plan.activity.scaling_down = Some(message);
+    true
+}
+
+/// A duration as a status message says it: in whole minutes, so that the message (and the
+/// status) does not change every second.
+fn ago(duration: Duration) -> String {
+    match duration.as_secs() / 60 {
+        0 => "less than a minute ago".to_owned(),
+        1 => "1 minute ago".to_owned(),
+        minutes => format!("{minutes} minutes ago"),
+    }
+}
+
+fn ring_state(status: Option<&NodeStatus>) -> String {
+    match status {
+        None => "not in the ring view".to_owned(),
+        Some(NodeStatus::Normal) => "NORMAL".to_owned(),
+        Some(NodeStatus::Joining) => "JOINING".to_owned(),
+        Some(NodeStatus::Leaving) => "LEAVING".to_owned(),
+        Some(NodeStatus::Left) => "LEFT".to_owned(),
+        Some(other) => format!("{other:?}"),
+    }
+}
+
+/// Starts the next node, or waits for the one starting; true when a start is under way or
+/// blocked (nothing else disruptive happens then).
+fn start_next(input: &PlanInput, plan: &mut Plan) -> bool {
+    if let Some(starting) = input
+        .nodes
+        .iter()
+        .find(|n| n.running && n.state == NodeState::Starting && !n.ready)
+    {
+        match &starting.start {
+            CallProgress::Failed(_) => {}
+            CallProgress::Unknown if !matches!(starting.gossip, Some(NodeStatus::Joining)) => {
+                // The operator restarted during the start and the node is not joining: again.
+                plan.actions.push(Action::Start {
+                    pod: starting.pod.clone(),
+                });
+            }
+            _ => plan
+                .activity
+                .waiting
+                .push(format!("waiting for {} to finish starting", starting.pod)),
+        }
+        return true;
+    }
+    let candidates: Vec<&NodeView> = input
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.running
+                && !n.ready
+                && matches!(
+                    n.state,
+                    NodeState::ReadyToStart | NodeState::StartedNotReady
+                )
+        })
+        .collect();
+    if candidates.is_empty() {
+        return false;
+    }
+    let Some(next) = next_to_start(input, &candidates) else {
+        for node in &candidates {
+            plan.activity.waiting.push(format!(
+                "{} waits to retry its start after a failure",
+                node.pod
+            ));
+        }
+        return true;
+    };
+    let seed_up = input.remote_seed_up || input.nodes.iter().any(|n| n.seed && n.up());
+    if !seed_up && !next.seed {
+        plan.actions.push(Action::LabelSeed {
+            pod: next.pod.clone(),
+            seed: true,
+        });
+    } else {
+        plan.actions.push(Action::Start {
+            pod: next.pod.clone(),
+        });
+    }
+    true
+}
+
+/// The first node of a rack that has none up, in rack order; else the highest ordinal, nodes
+/// that failed before last.
+fn next_to_start<'a>(input: &PlanInput, candidates: &[&'a NodeView]) -> Option<&'a NodeView> {
+    let eligible: Vec<&NodeView> = candidates
+        .iter()
+        .copied()
+        .filter(|n| !n.start_backing_off)
+        .collect();
+    for rack in &input.racks {
+        let rack_has_up = input.nodes.iter().any(|n| n.rack == rack.name && n.up());
+        if rack_has_up {
+            continue;
+        }
+        if let Some(first) = eligible
+            .iter()
+            .filter(|n| n.rack == rack.name)
+            .min_by_key(|n| (n.failed_before, n.ordinal))
+        {
+            return Some(first);
+        }
+    }
+    let rack_index = |n: &NodeView| input.racks.iter().position(|r| r.name == n.rack);
+    eligible
+        .into_iter()
+        .min_by_key(|n| (n.failed_before, std::cmp::Reverse(n.ordinal), rack_index(n)))
+}
+
+/// Whether every wanted pod exists and is up; says what is missing otherwise.
+fn all_up(input: &PlanInput, plan: &mut Plan) -> bool {
+    let expected: u32 = input.racks.iter().map(RackView::replicas).sum();
+    let up = input.nodes.iter().filter(|n| n.up()).count();
+    let mut missing: Vec<&str> = input
+        .nodes
+        .iter()
+        .filter(|n| !n.up())
+        .map(|n| n.pod.as_str())
+        .collect();
+    missing.sort_unstable();
+    if (up as u64) == u64::from(expected) && missing.is_empty() {
+        return true;
+    }
+    let message = if missing.is_empty() {
+        format!("waiting for pods: {up} of {expected} exist and are up")
+    } else {
+        format!("waiting for {} to be up", missing.join(", "))
+    };
+    plan.activity.waiting.push(message);
+    false
+}
+
+/// Adds the seed label where a rack lacks seeds, removes it where it has too many (one change
+/// per pass, so that the seed set never shrinks below what was wanted).
+fn label_seeds(input: &PlanInput, plan: &mut Plan) -> bool {
+    for rack in input.racks.iter().filter(|r| r.in_spec) {
+        let mut nodes: Vec<&NodeView> =
+            input.nodes.iter().filter(|n| n.rack == rack.name).collect();
+        nodes.sort_by_key(|n| n.ordinal);
+        let seeds = nodes.iter().filter(|n| n.seed).count();
+        let wanted = rack.desired_seeds as usize;
+        if seeds < wanted
+            && let Some(node) = nodes.iter().find(|n| !n.seed)
+        {
+            plan.actions.push(Action::LabelSeed {
+                pod: node.pod.clone(),
+                seed: true,
+            });
+            return true;
+        }
+        if seeds > wanted
+            && let Some(node) = nodes.iter().rev().find(|n| n.seed)
+        {
+            plan.actions.push(Action::LabelSeed {
+                pod: node.pod.clone(),
+                seed: false,
+            });
+            return true;
+        }
+    }
+    false
+}
+
+/// Decommissions one surplus node: in the rack furthest above its share (the first such rack
+/// in spec order on a tie), the highest ordinal.
+fn shrink(input: &PlanInput, plan: &mut Plan) -> bool {
+    let Some(rack) = input
+        .racks
+        .iter()
+        .filter(|r| r.replicas() > r.desired_nodes)
+        .rev()
+        .max_by_key(|r| r.replicas())
+    else {
+        return false;
+    };
+    let ordinal = rack.replicas() - 1;
+    let Some(node) = input
+        .nodes
+        .iter()
+        .find(|n| n.rack == rack.name && n.ordinal == ordinal)
+    else {
+        return false;
+    };
+    plan.actions.push(Action::Decommission {
+        pod: node.pod.clone(),
+    });
+    plan.activity.scaling_down = Some(format!("decommissioning {}", node.pod));
+    true
+}
+
+/// Rolls a changed template out to the first rack (spec order) that lacks it, once the racks
+/// before it are done.
+fn roll_out(input: &PlanInput, plan: &mut Plan) {
+    for rack in input.racks.iter().filter(|r| r.in_spec) {
+        let Some(sts) = &rack.statefulset else {
+            continue;
+        };
+        if !sts.rolled_out {
+            return;
+        }
+        if sts.template_current {
+            continue;
+        }
+        if input.update_allowed {
+            plan.actions.push(Action::UpdateStatefulSet {
+                rack: rack.name.clone(),
+            });
+            plan.activity.updating = Some(format!("updating the pods of rack {}", rack.name));
+        } else {
+            plan.activity.requires_update = Some(format!(
+                "the pods of rack {} differ from what this operator version builds; they are \
+                 updated with the next spec change, or now with the annotation {}=once",
+                rack.name,
+                k8ssandra_api::labels::annotations::AUTOUPDATE_SPEC
+            ));
+        }
+        return;
+    }
+}
+
+fn remove_empty_racks(input: &PlanInput, plan: &mut Plan) {
+    for rack in input.racks.iter().filter(|r| !r.in_spec) {
+        let has_pods = input.nodes.iter().any(|n| n.rack == rack.name);
+        if rack.statefulset.is_some() && rack.replicas() == 0 && !has_pods {
+            plan.actions.push(Action::DeleteStatefulSet {
+                rack: rack.name.clone(),
+            });
+        }
+    }
+}
+
+/// Why the rest of the datacenter could not take over a node's data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScaleDownRefusal {
+    /// A keyspace wants more replicas in this datacenter than nodes would remain.
+    ReplicationFactorTooHigh {
+        /// Keyspace.
+        keyspace: String,
+        /// Its factor in this datacenter.
+        factor: u32,
+        /// Nodes that would remain.
+        remaining: u32,
+    },
+    /// The free space of the remaining nodes is smaller than the leaving node's data.
+    NotEnoughSpace {
+        /// Bytes the leaving node holds.
+        load: u64,
+        /// Free bytes on the others.
+        free: u64,
+    },
+}
+
+impl ScaleDownRefusal {
+    /// The CamelCase reason of the status condition.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ReplicationFactorTooHigh { .. } => "ReplicationFactorTooHigh",
+            Self::NotEnoughSpace { .. } => "NotEnoughSpaceToScaleDown",
+        }
+    }
+}
+
+/// Checks that the datacenter keeps every keyspace's replicas and has room for the leaving
+/// node's data. `factors` are the keyspaces' factors in this datacenter, `loads` the data of
+/// the other nodes, `capacity` one node's volume size, all in bytes.
+#[must_use]
+pub fn scale_down_check(
+    factors: &[(String, u32)],
+    remaining: u32,
+    leaving_load: u64,
+    loads: &[u64],
+    capacity: u64,
+) -> Option<ScaleDownRefusal> {
+    if let Some((keyspace, factor)) = factors.iter().find(|(_, f)| *f > remaining) {
+        return Some(ScaleDownRefusal::ReplicationFactorTooHigh {
+            keyspace: keyspace.clone(),
+            factor: *factor,
+            remaining,
+        });
+    }
+    let free: u64 = loads
+        .iter()
+        .map(|load| capacity.saturating_sub(*load))
+        .sum();
+    (leaving_load > free).then_some(ScaleDownRefusal::NotEnoughSpace {
+        load: leaving_load,
+        free,
+    })
+}
+
+impl std::fmt::Display for ScaleDownRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ReplicationFactorTooHigh {
+                keyspace,
+                factor,
+                remaining,
+            } => write!(
+                f,
+                "keyspace {keyspace} has replication factor {factor} in this datacenter, but \
+                 only {remaining} nodes would remain"
+            ),
+            Self::NotEnoughSpace { load, free } => write!(
+                f,
+                "the leaving node holds {load} bytes, but the remaining nodes have only {free} \
+                 bytes free"
+            ),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Status: what the pass saw and did, as conditions, node statuses and progress. Computed by a
+//! pure function; written only when it differs from the stored status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8ssandra_api::{
+    cassandra::{
+        CassandraDatacenter, CassandraDatacenterStatus, CassandraNodeStatus, ProgressState,
+        condition,
+    },
+    conditions::{self, Condition, ConditionStatus},
+    names,
+};
+use k8ssandra_mgmt_api::NodeStatus;
+use kube::ResourceExt;
+
+use super::{
+    observe::{Observed, is_ready, is_running, pod_ip},
+    plan::Plan,
+    validate::Problem,
+};
+
+/// What the status is computed from.
+pub struct StatusInput<'a> {
+    /// The datacenter as read at the start of the pass.
+    pub dc: &'a CassandraDatacenter,
+    /// What the pass observed.
+    pub observed: &'a Observed,
+    /// The plan of the pass (`None` when the spec is invalid).
+    pub plan: Option<&'a Plan>,
+    /// Why the spec cannot be acted on, if so.
+    pub problem: Option<&'a Problem>,
+    /// Pods whose last start failed, with the error.
+    pub failed_starts: Vec<(String, u32, String)>,
+    /// Now.
+    pub now: Time,
+}
+
+fn condition_from(type_: &str, active: Option<&String>, reason: &str, idle: &str) -> Condition {
+    match active {
+        Some(message) => Condition::new(type_, ConditionStatus::True, reason, message.clone()),
+        None => Condition::new(type_, ConditionStatus::False, idle, ""),
+    }
+}
+
+/// The status the datacenter should have after this pass.
+#[must_use]
+pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
+    let dc = input.dc;
+    let previous = dc.status.clone().unwrap_or_default();
+    let mut status = previous.clone();
+    let mut list = previous.conditions.clone().unwrap_or_default();
+    let was_initialized =
+        conditions::find(&list, condition::INITIALIZED).is_some_and(Condition::is_true);
+    let generation = dc.metadata.generation;
+    let mut set = |mut c: Condition| {
+        c.observed_generation = generation;
+        if c.message.as_deref() == Some("") {
+            c.message = None;
+        }
+        conditions::set(&mut list, c, &input.now);
+    };
+
+    let up: Vec<&str> = input
+        .observed
+        .pods
+        .iter()
+        .filter(|p| is_running(p) && is_ready(p))
+        .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+        .collect();
+    let desired = if dc.spec.is_stopped() {
+        0
+    } else {
+        u32::try_from(dc.spec.size).unwrap_or(0)
+    };
+    let ready_nodes = i32::try_from(up.len()).unwrap_or(i32::MAX);
+
+    set(match input.problem {
+        Some(problem) => Condition::new(
+            condition::VALID,
+            ConditionStatus::False,
+            problem.reason,
+            problem.message.clone(),
+        ),
+        None => Condition::new(condition::VALID, ConditionStatus::True, "ValidSpec", ""),
+    });
+
+    let activity = input.plan.map(|plan| &plan.activity);
+    let all_up = !dc.spec.is_stopped() && (up.len() as u64) == u64::from(desired) && desired > 0;
+    set(if all_up {
+        Condition::new(
+            condition::READY,
+            ConditionStatus::True,
+            "AllNodesReady",
+            format!("{} of {desired} nodes ready", up.len()),
+        )
+    } else {
+        let mut message = if dc.spec.is_stopped() {
+            "the datacenter is stopped".to_owned()
+        } else {
+            format!("{} of {desired} nodes ready", up.len())
+        };
+        for (pod, count, error) in &input.failed_starts {
+            message.push_str(&format!("; start of {pod} failed {count} time(s): {error}"));
+        }
+        for waiting in activity.map(|a| a.waiting.as_slice()).unwrap_or_default() {
+            message.push_str("; ");
+            message.push_str(waiting);
+        }
+        let reason = if input.failed_starts.is_empty() {
+            "NodesNotReady"
+        } else {
+            "StartFailed"
+        };
+        Condition::new(condition::READY, ConditionStatus::False, reason, message)
+    });
+
+    set(if was_initialized || all_up {
+        Condition::new(
+            condition::INITIALIZED,
+            ConditionStatus::True,
+            "DatacenterInitialized",
+            "every node of the datacenter started once",
+        )
+    } else {
+        Condition::new(
+            condition::INITIALIZED,
+            ConditionStatus::False,
+            "NotInitialized",
+            "the datacenter has not had every node up yet",
+        )
+    });
+
+    set(healthy(dc, input.observed));
+
+    set(condition_from(
+        condition::SCALING_UP,
+        activity.and_then(|a| a.scaling_up.as_ref()),
+        "ScalingUp",
+        "NotScalingUp",
+    ));
+    set(condition_from(
+        condition::SCALING_DOWN,
+        activity.and_then(|a| a.scaling_down.as_ref()),
+        "ScalingDown",
+        "NotScalingDown",
+    ));
+    let updating = activity.and_then(|a| a.updating.as_ref());
+    set(condition_from(
+        condition::UPDATING,
+        updating,
+        "UpdatingPods",
+        "NotUpdating",
+    ));
+    set(condition_from(
+        condition::ROLLING_RESTART,
+        updating,
+        "RollingRestart",
+        "NoRollingRestart",
+    ));
+    set(condition_from(
+        condition::REQUIRES_UPDATE,
+        activity.and_then(|a| a.requires_update.as_ref()),
+        "RequiresUpdate",
+        "UpToDate",
+    ));
+    let stopped_message = dc
+        .spec
+        .is_stopped()
+        .then(|| "the datacenter is stopped; its volumes and host IDs are kept".to_owned());
+    set(condition_from(
+        condition::STOPPED,
+        stopped_message.as_ref(),
+        "Stopped",
+        "Running",
+    ));
+    set(Condition::new(
+        condition::REPLACING_NODES,
+        ConditionStatus::False,
+        "NoReplacement",
+        "",
+    ));
+
+    status.conditions = Some(list);
+    let settled = input.problem.is_none() && input.plan.is_some_and(Plan::is_settled);
+    status.cassandra_operator_progress = Some(if settled {
+        ProgressState::Ready
+    } else {
+        ProgressState::Updating
+    });
+    status.node_statuses = node_statuses(input.observed, previous.node_statuses.as_ref());
+    status.observed_generation = generation;
+    status.ready_nodes = Some(ready_nodes);
+    let mut failed: Vec<String> = input
+        .failed_starts
+        .iter()
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    failed.sort();
+    status.failed_starts = (!failed.is_empty()).then_some(failed);
+    status
+}
+
+/// `Healthy`: every node of the datacenter that the ring lists is alive and NORMAL.
+fn healthy(dc: &CassandraDatacenter, observed: &Observed) -> Condition {
+    let Some(gossip) = &observed.gossip else {
+        let status = if observed.pods.is_empty() {
+            ConditionStatus::False
+        } else {
+            ConditionStatus::Unknown
+        };
+        return Condition::new(
+            condition::HEALTHY,
+            status,
+            "NoNodeAnswered",
+            "no node of the datacenter answered for the ring",
+        );
+    };
+    let own = dc.datacenter_name();
+    let mut unhealthy: Vec<String> = gossip
+        .in_datacenter(own)
+        .filter(|e| !e.is_alive() || e.status() != NodeStatus::Normal)
+        .map(|e| {
+            let who = e
+                .endpoint_ip()
+                .and_then(|ip| {
+                    observed
+                        .pods
+                        .iter()
+                        .find(|p| pod_ip(p) == Some(ip))
+                        .map(ResourceExt::name_any)
+                })
+                .or_else(|| e.endpoint_ip().map(|ip| ip.to_string()))
+                .unwrap_or_else(|| "a node".to_owned());
+            let state = if e.is_alive() {
+                format!("{:?}", e.status()).to_uppercase()
+            } else {
+                "DOWN".to_owned()
+            };
+            format!("{who} is {state}")
+        })
+        .collect();
+    unhealthy.sort();
+    if unhealthy.is_empty() {
+        Condition::new(
+            condition::HEALTHY,
+            ConditionStatus::True,
+            "AllNodesHealthy",
+            "every node of the datacenter is alive and NORMAL in the ring",
+        )
+    } else {
+        Condition::new(
+            condition::HEALTHY,
+            ConditionStatus::False,
+            "NodesUnhealthy",
+            unhealthy.join(", "),
+        )
+    }
+}
+
+/// Host ID, IP and rack per pod: refreshed from the ring, kept while the pod's data volume
+/// exists (a stopped or recreated pod keeps its host ID), dropped once it is deleted.
+fn node_statuses(
+    observed: &Observed,
+    previous: Option<&BTreeMap<String, CassandraNodeStatus>>,
+) -> Option<BTreeMap<String, CassandraNodeStatus>> {
+    let mut statuses = previous.cloned().unwrap_or_default();
+    let claims: Vec<String> = observed.claims.iter().map(ResourceExt::name_any).collect();
+    statuses.retain(|pod, _| claims.contains(&names::server_data_pvc(pod)));
+    if let Some(gossip) = &observed.gossip {
+        for pod in &observed.pods {
+            let Some(ip) = pod_ip(pod) else { continue };
+            let Some(entry) = gossip.by_ip(ip) else {
+                continue;
+            };
+            let Some(host_id) = entry.host_id() else {
+                continue;
+            };
+            if matches!(entry.status(), NodeStatus::Left) {
+                continue;
+            }
+            statuses.insert(
+                pod.name_any(),
+                CassandraNodeStatus {
+                    host_id: Some(host_id.to_owned()),
+                    ip: Some(ip.to_string()),
+                    rack: pod.labels().get(k8ssandra_api::labels::RACK).cloned(),
+                },
+            );
+        }
+    }
+    (!statuses.is_empty()).then_some(statuses)
+}

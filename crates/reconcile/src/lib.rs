@@ -1,0 +1,11 @@
+//! What every controller of the operator shares, written once:
+//!
+//! - [`apply`]: server-side apply with the controller's field manager;
+//! - [`events`]: Kubernetes Events about the object a controller works on;
+//! - [`metrics`]: reconcile counts, durations and errors by controller;
+//! - [`backoff`]: exponential backoff per key (a pod, a task), kept in memory.
+
+pub mod apply;
+pub mod backoff;
+pub mod events;
+pub mod metrics;

@@ -1,0 +1,89 @@
+//! The data-plane controllers run in-process against a local cluster, the way the operator
+//! binary runs them, with a recording client and fast timings for tests.
+
+use std::{sync::Arc, time::Duration};
+
+use k8ssandra_data_plane::datacenter::{self, Context, Timings};
+use k8ssandra_mgmt_api::{ClientSettings, ManagementApiMetrics};
+use k8ssandra_reconcile::{backoff::BackoffPolicy, metrics::ReconcileMetrics};
+use prometheus_client::{encoding::text::encode, registry::Registry};
+use tokio::task::JoinHandle;
+
+use crate::{HarnessError, LocalCluster, counting::RequestLog};
+
+/// Timings for tests: passes follow each other quickly and failed starts retry within seconds.
+#[must_use]
+pub fn test_timings() -> Timings {
+    Timings {
+        busy_requeue: Duration::from_millis(300),
+        idle_requeue: Duration::from_secs(300),
+        node_backoff: BackoffPolicy {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(2),
+        },
+        error_requeue: Duration::from_millis(500),
+    }
+}
+
+/// A running data-plane operator. Dropping it (or [`DataPlaneOperator::crash`]) stops it at
+/// once, as a killed process would stop.
+pub struct DataPlaneOperator {
+    task: JoinHandle<()>,
+    requests: RequestLog,
+    registry: Arc<Registry>,
+}
+
+impl DataPlaneOperator {
+    /// Starts the CassandraDatacenter controller on `cluster` with Management API `settings`.
+    ///
+    /// # Errors
+    /// When the client cannot be built.
+    pub fn start(cluster: &LocalCluster, settings: ClientSettings) -> Result<Self, HarnessError> {
+        let (client, requests) = cluster.recording_client()?;
+        let mut registry = Registry::default();
+        let metrics = ReconcileMetrics::register(&mut registry);
+        let settings = settings.with_metrics(ManagementApiMetrics::register(&mut registry));
+        let ctx = Arc::new(Context::new(client, settings, metrics, test_timings()));
+        let task = tokio::spawn(async move { datacenter::run(ctx, None).await });
+        Ok(Self {
+            task,
+            requests,
+            registry: Arc::new(registry),
+        })
+    }
+
+    /// The requests the operator sent to the API server.
+    #[must_use]
+    pub fn requests(&self) -> &RequestLog {
+        &self.requests
+    }
+
+    /// The operator's metrics in Prometheus text format.
+    #[must_use]
+    pub fn metrics_text(&self) -> String {
+        let mut text = String::new();
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+
+    /// How many reconcile passes ended, successful or not.
+    #[must_use]
+    pub fn passes(&self) -> u64 {
+        self.metrics_text()
+            .lines()
+            .filter(|l| l.starts_with("reconciles_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Stops the operator at once, in the middle of whatever it does.
+    pub fn crash(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for DataPlaneOperator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,219 @@
+//! A datacenter scenario: one local cluster with the CRDs, the fake Management API of one
+//! Cassandra cluster on its pods, and the data-plane operator, plus the waits and reads the
+//! acceptance tests share.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8ssandra_api::{
+    cassandra::CassandraDatacenter,
+    conditions::{self, Condition},
+};
+use k8ssandra_mgmt_api::{
+    ClientSettings,
+    fake::{FakeCluster, FakeClusterConfig},
+};
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+};
+
+use crate::{
+    DataPlaneOperator, FakeManagementApi, Fleet, FleetConfig, HarnessError, LocalCluster, wait,
+};
+
+/// Namespace of the scenario's datacenter.
+pub const NAMESPACE: &str = "cass";
+
+/// How long a scenario waits for the operator to converge.
+pub const CONVERGE: Duration = Duration::from_secs(90);
+
+/// A running scenario.
+pub struct Scenario {
+    /// The operator (replaceable, to restart it).
+    pub operator: Option<DataPlaneOperator>,
+    /// The fake Management API.
+    pub mgmt: FakeManagementApi,
+    /// The fleet of one cluster (dropped last).
+    pub fleet: Fleet,
+}
+
+impl Scenario {
+    /// Starts a one-cluster fleet named `name` with the CRDs, the fake Management API of
+    /// Cassandra cluster `cassandra_cluster`, and the operator.
+    ///
+    /// # Errors
+    /// When the fleet does not start.
+    pub async fn start(name: &str, cassandra_cluster: &str) -> Result<Self, HarnessError> {
+        let fleet = FleetConfig::new(name, 1).install_crds(true).start().await?;
+        fleet.cluster(0).create_namespace(NAMESPACE).await?;
+        let mgmt = FakeManagementApi::start(
+            FakeCluster::new(FakeClusterConfig::fast()),
+            &[fleet.cluster(0)],
+            cassandra_cluster,
+        );
+        let operator = DataPlaneOperator::start(fleet.cluster(0), settings())?;
+        Ok(Self {
+            operator: Some(operator),
+            mgmt,
+            fleet,
+        })
+    }
+
+    /// The cluster.
+    #[must_use]
+    pub fn cluster(&self) -> &LocalCluster {
+        self.fleet.cluster(0)
+    }
+
+    /// The running operator.
+    ///
+    /// # Panics
+    /// When it was crashed and not restarted.
+    #[must_use]
+    pub fn operator(&self) -> &DataPlaneOperator {
+        self.operator
+            .as_ref()
+            .unwrap_or_else(|| panic!("the operator is not running"))
+    }
+
+    /// Stops the operator at once.
+    pub fn crash_operator(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.crash();
+        }
+    }
+
+    /// Starts a new operator (with empty memory).
+    ///
+    /// # Errors
+    /// When the client cannot be built.
+    pub fn restart_operator(&mut self) -> Result<(), HarnessError> {
+        self.crash_operator();
+        self.operator = Some(DataPlaneOperator::start(self.cluster(), settings())?);
+        Ok(())
+    }
+
+    /// The datacenters API.
+    #[must_use]
+    pub fn datacenters(&self) -> Api<CassandraDatacenter> {
+        Api::namespaced(self.cluster().client(), NAMESPACE)
+    }
+
+    /// Applies YAML in the scenario's namespace.
+    ///
+    /// # Errors
+    /// When the API server refuses it.
+    pub async fn apply(&self, yaml: &str) -> Result<(), HarnessError> {
+        self.cluster().apply_yaml(NAMESPACE, yaml).await.map(drop)
+    }
+
+    /// Merge-patches the spec of datacenter `name`, as a user's `kubectl patch` would.
+    ///
+    /// # Errors
+    /// When the API server refuses it.
+    pub async fn patch_spec(
+        &self,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Result<CassandraDatacenter, HarnessError> {
+        let patch = serde_json::json!({ "spec": spec });
+        Ok(self
+            .datacenters()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?)
+    }
+
+    /// Waits until datacenter `name` satisfies `done`, and returns it.
+    ///
+    /// # Errors
+    /// On timeout.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&CassandraDatacenter) -> bool + Send + 'static,
+    ) -> Result<CassandraDatacenter, HarnessError> {
+        wait::object(&self.datacenters(), name, what, CONVERGE, done).await
+    }
+
+    /// Waits until datacenter `name` has its current generation observed, `size` nodes ready and
+    /// nothing left to do.
+    ///
+    /// # Errors
+    /// On timeout.
+    pub async fn wait_converged(
+        &self,
+        name: &str,
+        size: i32,
+    ) -> Result<CassandraDatacenter, HarnessError> {
+        self.wait_for(
+            name,
+            &format!("{name} converged with {size} ready nodes"),
+            move |dc| is_converged(dc, size),
+        )
+        .await
+    }
+
+    /// The datacenter's pods, sorted by name.
+    ///
+    /// # Errors
+    /// When the list fails.
+    pub async fn pods(&self) -> Result<Vec<Pod>, HarnessError> {
+        let mut pods = Api::<Pod>::namespaced(self.cluster().client(), NAMESPACE)
+            .list(&ListParams::default().labels(k8ssandra_api::labels::DATACENTER))
+            .await?
+            .items;
+        pods.sort_by_key(ResourceExt::name_any);
+        Ok(pods)
+    }
+
+    /// Names of the datacenter's volume claims, sorted.
+    ///
+    /// # Errors
+    /// When the list fails.
+    pub async fn claim_names(&self) -> Result<Vec<String>, HarnessError> {
+        let mut names: Vec<String> =
+            Api::<PersistentVolumeClaim>::namespaced(self.cluster().client(), NAMESPACE)
+                .list(&ListParams::default().labels(k8ssandra_api::labels::DATACENTER))
+                .await?
+                .items
+                .iter()
+                .filter(|c| c.metadata.deletion_timestamp.is_none())
+                .map(ResourceExt::name_any)
+                .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Management API settings of the tests: short timeouts, so a hanging call fails within seconds.
+#[must_use]
+pub fn settings() -> ClientSettings {
+    ClientSettings::insecure().with_timeout_for_all(Duration::from_secs(5))
+}
+
+/// The condition `type_` of a datacenter.
+#[must_use]
+pub fn condition<'a>(dc: &'a CassandraDatacenter, type_: &str) -> Option<&'a Condition> {
+    conditions::find(dc.status.as_ref()?.conditions.as_deref()?, type_)
+}
+
+/// Whether condition `type_` is True.
+#[must_use]
+pub fn is_true(dc: &CassandraDatacenter, type_: &str) -> bool {
+    condition(dc, type_).is_some_and(Condition::is_true)
+}
+
+/// Current generation observed, progress Ready, `size` ready nodes, Ready=True.
+#[must_use]
+pub fn is_converged(dc: &CassandraDatacenter, size: i32) -> bool {
+    let Some(status) = &dc.status else {
+        return false;
+    };
+    status.observed_generation == dc.metadata.generation
+        && status.cassandra_operator_progress
+            == Some(k8ssandra_api::cassandra::ProgressState::Ready)
+        && status.ready_nodes == Some(size)
+        && is_true(dc, k8ssandra_api::cassandra::condition::READY)
+}
