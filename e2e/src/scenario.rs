@@ -134,7 +134,22 @@ impl Scenario {
         what: &str,
         done: impl Fn(&CassandraDatacenter) -> bool + Send + 'static,
     ) -> Result<CassandraDatacenter, HarnessError> {
-        wait::object(&self.datacenters(), name, what, CONVERGE, done).await
+        match wait::object(&self.datacenters(), name, what, CONVERGE, done).await {
+            Ok(dc) => Ok(dc),
+            Err(error) => {
+                // Say where it stood: that is what a failing test needs to be understood.
+                let status = self
+                    .datacenters()
+                    .get_status(name)
+                    .await
+                    .ok()
+                    .and_then(|dc| dc.status);
+                let status = serde_json::to_string_pretty(&status).unwrap_or_default();
+                Err(HarnessError::Wait(format!(
+                    "{error}; last status: {status}"
+                )))
+            }
+        }
     }
 
     /// Waits until datacenter `name` has its current generation observed, `size` nodes ready and

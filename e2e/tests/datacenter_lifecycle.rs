@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8ssandra_api::{cassandra::condition, labels};
 use k8ssandra_e2e::scenario::{Scenario, condition, is_true};
-use k8ssandra_mgmt_api::{NodeStatus, Route};
+use k8ssandra_mgmt_api::{KeyspaceReplicationRequest, NodeStatus, Route};
 use kube::{
     ResourceExt,
     api::{Patch, PatchParams},
@@ -119,4 +119,345 @@ async fn three_racks_come_up_one_node_at_a_time_and_a_quiet_pass_writes_nothing(
         !operator.requests().is_empty(),
         "the pass read the datacenter's objects"
     );
+}
+
+/// Pods that got a decommission call, in call order.
+fn decommission_order(scenario: &Scenario) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    for call in scenario.mgmt.cassandra().calls().calls {
+        let decommission = matches!(
+            call.route,
+            Some(Route::DecommissionV0 | Route::DecommissionV1)
+        );
+        if decommission && !order.contains(&call.pod) {
+            order.push(call.pod.clone());
+        }
+    }
+    order
+}
+
+fn normal_nodes(scenario: &Scenario) -> usize {
+    scenario
+        .mgmt
+        .cassandra()
+        .endpoints()
+        .entries
+        .iter()
+        .filter(|e| e.status() == NodeStatus::Normal)
+        .count()
+}
+
+#[tokio::test]
+async fn scaling_three_to_six_to_three_decommissions_largest_rack_first_and_an_empty_rack_is_removed()
+ {
+    let scenario = Scenario::start("dc_scale", "cluster1")
+        .await
+        .expect("scenario");
+    scenario.apply(SAMPLE).await.expect("sample applies");
+    scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("dc1 comes up");
+
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "size": 6 }))
+        .await
+        .expect("size 6");
+    let dc = scenario.wait_converged("dc1", 6).await.expect("six nodes");
+    assert_eq!(
+        start_order(&scenario)[3..],
+        [pod("rack1", 1), pod("rack2", 1), pod("rack3", 1)]
+    );
+    assert_eq!(
+        dc.status
+            .as_ref()
+            .and_then(|s| s.node_statuses.as_ref())
+            .map(|n| n.len()),
+        Some(6)
+    );
+    assert_eq!(normal_nodes(&scenario), 6);
+
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "size": 3 }))
+        .await
+        .expect("size 3");
+    let dc = scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("back to three nodes");
+    // Every rack had two nodes: the first rack in spec order goes first, highest ordinal.
+    assert_eq!(
+        decommission_order(&scenario),
+        vec![pod("rack1", 1), pod("rack2", 1), pod("rack3", 1)]
+    );
+    let claims = k8ssandra_e2e::wait::until(
+        "the decommissioned pods' volumes deleted",
+        Duration::from_secs(30),
+        || async {
+            let claims = scenario.claim_names().await.ok()?;
+            (claims.len() == 3).then_some(claims)
+        },
+    )
+    .await
+    .expect("volumes deleted");
+    assert_eq!(
+        claims,
+        ["rack1", "rack2", "rack3"].map(|r| format!("server-data-{}", pod(r, 0)))
+    );
+    k8ssandra_e2e::wait::until(
+        "three NORMAL nodes in the ring",
+        Duration::from_secs(10),
+        || async {
+            (normal_nodes(&scenario) == 3
+                && scenario.mgmt.cassandra().endpoints().entries.len() == 3)
+                .then_some(())
+        },
+    )
+    .await
+    .expect("the ring has 3 NORMAL nodes and nothing else");
+    let host_ids = dc
+        .status
+        .and_then(|s| s.node_statuses)
+        .expect("node statuses");
+    assert_eq!(
+        host_ids.keys().cloned().collect::<Vec<_>>(),
+        ["rack1", "rack2", "rack3"].map(|r| pod(r, 0))
+    );
+
+    // Two nodes over three racks leave rack3 empty. First refused: a keyspace keeps three
+    // replicas in dc1, and nothing is touched.
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "size": 2 }))
+        .await
+        .expect("size 2");
+    let refused = scenario
+        .wait_for("dc1", "the scale down refused", |dc| {
+            condition(dc, condition::VALID)
+                .is_some_and(|c| c.reason.as_deref() == Some("ReplicationFactorTooHigh"))
+        })
+        .await
+        .expect("Valid=False");
+    let message = condition(&refused, condition::VALID)
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&pod("rack3", 0)) && message.contains("system_distributed"),
+        "{message}"
+    );
+    assert_eq!(
+        decommission_order(&scenario).len(),
+        3,
+        "no decommission began"
+    );
+    assert_eq!(scenario.pods().await.expect("pods").len(), 3);
+    // Once the keyspace is down to two replicas, the scale down goes on by itself; then rack3
+    // can be removed from the spec.
+    let first = &scenario.pods().await.expect("pods")[0];
+    let ip = first
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_ref())
+        .and_then(|ip| ip.parse().ok())
+        .expect("pod IP");
+    k8ssandra_e2e::scenario::settings()
+        .client(&first.name_any(), ip)
+        .alter_keyspace(&KeyspaceReplicationRequest::new(
+            "system_distributed",
+            [("dc1", 2)],
+        ))
+        .await
+        .expect("keyspace altered");
+    scenario.wait_converged("dc1", 2).await.expect("two nodes");
+    assert_eq!(decommission_order(&scenario).last(), Some(&pod("rack3", 0)));
+    let racks = serde_json::json!([
+        { "name": "rack1", "nodeAffinityLabels": { "topology.kubernetes.io/zone": "zone-a" } },
+        { "name": "rack2", "nodeAffinityLabels": { "topology.kubernetes.io/zone": "zone-b" } },
+    ]);
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "racks": racks }))
+        .await
+        .expect("rack3 removed");
+    let statefulsets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> = kube::Api::namespaced(
+        scenario.cluster().client(),
+        k8ssandra_e2e::scenario::NAMESPACE,
+    );
+    k8ssandra_e2e::wait::until(
+        "rack3's StatefulSet deleted",
+        Duration::from_secs(30),
+        || async {
+            statefulsets
+                .get_opt("cluster1-dc1-rack3-sts")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await
+    .expect("the empty rack's StatefulSet is deleted");
+    let dc = scenario
+        .wait_converged("dc1", 2)
+        .await
+        .expect("two racks, two nodes");
+    assert!(is_true(&dc, condition::VALID));
+}
+
+#[tokio::test]
+async fn a_config_change_restarts_every_node_once_rack_by_rack_and_the_same_spec_restarts_none() {
+    let scenario = Scenario::start("dc_rolling", "cluster1")
+        .await
+        .expect("scenario");
+    scenario.apply(SAMPLE).await.expect("sample applies");
+    scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("dc1 comes up");
+    let uids = |pods: &[k8s_openapi::api::core::v1::Pod]| -> Vec<String> {
+        pods.iter().filter_map(|p| p.uid()).collect()
+    };
+    let before = uids(&scenario.pods().await.expect("pods"));
+    let starts_before = scenario
+        .mgmt
+        .cassandra()
+        .calls()
+        .count(Route::LifecycleStart);
+
+    // The same spec again: no restart, no start call, nothing written but what a pass reads.
+    scenario.apply(SAMPLE).await.expect("sample applies again");
+    let operator = scenario.operator();
+    let passes = operator.passes();
+    k8ssandra_e2e::wait::until("a pass", Duration::from_secs(10), || async {
+        (operator.passes() > passes).then_some(())
+    })
+    .await
+    .ok();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        uids(&scenario.pods().await.expect("pods")),
+        before,
+        "no pod restarted"
+    );
+    assert_eq!(
+        scenario
+            .mgmt
+            .cassandra()
+            .calls()
+            .count(Route::LifecycleStart),
+        starts_before
+    );
+
+    // A config value changes: every node restarts once, rack by rack.
+    let dc = scenario
+        .patch_spec(
+            "dc1",
+            serde_json::json!({ "config": { "cassandra-yaml": { "num_tokens": 8 } } }),
+        )
+        .await
+        .expect("config change");
+    let generation = dc.metadata.generation;
+    scenario
+        .wait_for("dc1", "the rollout to begin", |dc| {
+            is_true(dc, condition::UPDATING)
+        })
+        .await
+        .expect("Updating=True during the rollout");
+    let dc = scenario
+        .wait_for("dc1", "the rollout to end", move |dc| {
+            dc.metadata.generation == generation
+                && k8ssandra_e2e::scenario::is_converged(dc, 3)
+                && !is_true(dc, condition::UPDATING)
+        })
+        .await
+        .expect("rolled out");
+    let after = uids(&scenario.pods().await.expect("pods"));
+    assert!(
+        before.iter().all(|uid| !after.contains(uid)),
+        "every pod was replaced"
+    );
+    let restarts: Vec<String> = start_order_since(&scenario, starts_before);
+    assert_eq!(
+        restarts,
+        vec![pod("rack1", 0), pod("rack2", 0), pod("rack3", 0)]
+    );
+    assert_eq!(
+        scenario
+            .mgmt
+            .cassandra()
+            .calls()
+            .count(Route::LifecycleStart)
+            - starts_before,
+        3,
+        "one start per node"
+    );
+    assert!(is_true(&dc, condition::READY));
+}
+
+/// Pods started after the first `skip` start calls, in order.
+fn start_order_since(scenario: &Scenario, skip: usize) -> Vec<String> {
+    scenario
+        .mgmt
+        .cassandra()
+        .calls()
+        .calls
+        .into_iter()
+        .filter(|c| c.route == Some(Route::LifecycleStart))
+        .skip(skip)
+        .map(|c| c.pod)
+        .collect()
+}
+
+#[tokio::test]
+async fn stopping_and_resuming_keeps_every_volume_and_host_id() {
+    let scenario = Scenario::start("dc_stop", "cluster1")
+        .await
+        .expect("scenario");
+    scenario.apply(SAMPLE).await.expect("sample applies");
+    let dc = scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("dc1 comes up");
+    let host_ids: Vec<Option<String>> = dc
+        .status
+        .and_then(|s| s.node_statuses)
+        .expect("node statuses")
+        .values()
+        .map(|n| n.host_id.clone())
+        .collect();
+    let claims = scenario.claim_names().await.expect("claims");
+    assert_eq!(claims.len(), 3);
+
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "stopped": true }))
+        .await
+        .expect("stop");
+    scenario
+        .wait_for("dc1", "Stopped=True", |dc| is_true(dc, condition::STOPPED))
+        .await
+        .expect("stopped");
+    k8ssandra_e2e::wait::until("every pod gone", Duration::from_secs(30), || async {
+        scenario.pods().await.ok()?.is_empty().then_some(())
+    })
+    .await
+    .expect("pods gone");
+    assert_eq!(
+        scenario.claim_names().await.expect("claims"),
+        claims,
+        "volumes kept while stopped"
+    );
+
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "stopped": false }))
+        .await
+        .expect("resume");
+    let dc = scenario.wait_converged("dc1", 3).await.expect("resumed");
+    assert!(!is_true(&dc, condition::STOPPED));
+    let resumed: Vec<Option<String>> = dc
+        .status
+        .and_then(|s| s.node_statuses)
+        .expect("node statuses")
+        .values()
+        .map(|n| n.host_id.clone())
+        .collect();
+    assert_eq!(resumed, host_ids, "same host IDs after resume");
+    assert_eq!(scenario.claim_names().await.expect("claims"), claims);
 }

@@ -99,7 +99,7 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
         let mut message = if dc.spec.is_stopped() {
             "the datacenter is stopped".to_owned()
         } else {
-            format!("{} of {desired} nodes ready", up.len())
+            format!("{} nodes ready, {desired} wanted", up.len())
         };
         for (pod, count, error) in &input.failed_starts {
             message.push_str(&format!("; start of {pod} failed {count} time(s): {error}"));
