@@ -11,7 +11,10 @@ use std::{
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8ssandra_api::{labels, names};
-use k8ssandra_mgmt_api::fake::{FakeCluster, FakeNode, NodeEvent, NodeSpec, ReadinessChange};
+use k8ssandra_mgmt_api::{
+    Route,
+    fake::{FakeCluster, FakeNode, Fault, NodeEvent, NodeSpec, ReadinessChange, Times},
+};
 use kube::{
     Api, Client, ResourceExt,
     runtime::watcher::{self, Event},
@@ -28,11 +31,12 @@ struct PodRef {
     name: String,
 }
 
-/// Fake nodes by pod UID, and the pods by IP.
+/// Fake nodes by pod UID, the pods by IP, and faults waiting for a pod's node to exist.
 #[derive(Default)]
 struct Registry {
     nodes: HashMap<String, FakeNode>,
     pods_by_ip: HashMap<IpAddr, PodRef>,
+    pending_faults: HashMap<String, Vec<(Route, Fault, Times)>>,
 }
 
 impl Registry {
@@ -100,6 +104,22 @@ impl FakeManagementApi {
             .values()
             .find(|node| node.pod() == name)
             .map(f)
+    }
+
+    /// Injects `fault` into the fake node of pod `name` as soon as it exists (at once when it
+    /// runs already), so that a test can fail a pod's very first call.
+    pub fn inject_when_running(&self, name: &str, route: Route, fault: Fault, times: Times) {
+        let Ok(mut registry) = self.registry.lock() else {
+            return;
+        };
+        match registry.nodes.values().find(|node| node.pod() == name) {
+            Some(node) => node.inject(route, fault, times),
+            None => registry
+                .pending_faults
+                .entry(name.to_owned())
+                .or_default()
+                .push((route, fault, times)),
+        }
     }
 
     /// How many fake nodes run.
@@ -220,6 +240,11 @@ async fn reconcile_pod(
     match cassandra.start_node(spec).await {
         Ok(node) => {
             if let Ok(mut registry) = registry.lock() {
+                for (route, fault, times) in
+                    registry.pending_faults.remove(&name).unwrap_or_default()
+                {
+                    node.inject(route, fault, times);
+                }
                 registry.nodes.insert(uid, node);
                 let pod = PodRef {
                     client: client.clone(),
