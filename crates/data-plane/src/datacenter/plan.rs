@@ -787,3 +787,367 @@ impl std::fmt::Display for ScaleDownRefusal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RACKS: [&str; 3] = ["r1", "r2", "r3"];
+
+    fn rack(name: &str, desired: u32, replicas: Option<u32>) -> RackView {
+        RackView {
+            name: name.to_owned(),
+            in_spec: true,
+            desired_nodes: desired,
+            desired_seeds: 1,
+            statefulset: replicas.map(|replicas| StatefulSetView {
+                replicas,
+                template_current: true,
+                rolled_out: true,
+            }),
+        }
+    }
+
+    fn node(rack: &str, ordinal: u32, state: NodeState, ready: bool) -> NodeView {
+        NodeView {
+            pod: format!("{rack}-{ordinal}"),
+            rack: rack.to_owned(),
+            ordinal,
+            state,
+            seed: false,
+            running: true,
+            ready,
+            ip: None,
+            gossip: ready.then_some(NodeStatus::Normal),
+            start: CallProgress::Unknown,
+            decommission: CallProgress::Unknown,
+            start_backing_off: false,
+            failed_before: false,
+        }
+    }
+
+    fn up(rack: &str, ordinal: u32) -> NodeView {
+        NodeView {
+            seed: ordinal == 0,
+            ..node(rack, ordinal, NodeState::Started, true)
+        }
+    }
+
+    fn fresh(rack: &str, ordinal: u32) -> NodeView {
+        node(rack, ordinal, NodeState::ReadyToStart, false)
+    }
+
+    /// Three racks with `per_rack` pods each wanted and `replicas` each running.
+    fn input(desired: u32, replicas: u32, nodes: Vec<NodeView>) -> PlanInput {
+        PlanInput {
+            racks: RACKS
+                .iter()
+                .map(|r| rack(r, desired, Some(replicas)))
+                .collect(),
+            nodes,
+            stopped: false,
+            update_allowed: false,
+            remote_seed_up: false,
+            gossip_known: true,
+        }
+    }
+
+    fn all_up(per_rack: u32) -> Vec<NodeView> {
+        RACKS
+            .iter()
+            .flat_map(|r| (0..per_rack).map(move |o| up(r, o)))
+            .collect()
+    }
+
+    fn start(pod: &str) -> Action {
+        Action::Start { pod: pod.into() }
+    }
+
+    #[test]
+    fn a_new_datacenter_gets_a_statefulset_per_rack() {
+        let mut new = input(1, 0, vec![]);
+        for rack in &mut new.racks {
+            rack.statefulset = None;
+        }
+        let plan = plan(&new);
+        assert_eq!(
+            plan.actions,
+            RACKS
+                .iter()
+                .map(|r| Action::CreateStatefulSet {
+                    rack: (*r).into(),
+                    replicas: 1
+                })
+                .collect::<Vec<_>>()
+        );
+        assert!(plan.activity.scaling_up.is_some());
+    }
+
+    #[test]
+    fn the_first_node_becomes_a_seed_before_it_starts_then_one_per_rack_in_rack_order() {
+        let nodes = vec![fresh("r1", 0), fresh("r2", 0), fresh("r3", 0)];
+        assert_eq!(
+            plan(&input(1, 1, nodes.clone())).actions,
+            [Action::LabelSeed {
+                pod: "r1-0".into(),
+                seed: true
+            }]
+        );
+        let mut seeded = nodes.clone();
+        seeded[0].seed = true;
+        assert_eq!(plan(&input(1, 1, seeded)).actions, [start("r1-0")]);
+        let first_up = vec![up("r1", 0), fresh("r2", 0), fresh("r3", 0)];
+        assert_eq!(plan(&input(1, 1, first_up)).actions, [start("r2-0")]);
+    }
+
+    #[test]
+    fn only_one_node_starts_at_a_time() {
+        let mut starting = node("r1", 0, NodeState::Starting, false);
+        starting.seed = true;
+        starting.start = CallProgress::Running {
+            for_: Duration::from_secs(1),
+        };
+        let plan = plan(&input(1, 1, vec![starting, fresh("r2", 0), fresh("r3", 0)]));
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.activity.waiting[0].contains("r1-0"));
+    }
+
+    #[test]
+    fn after_one_per_rack_the_highest_ordinal_starts_and_failed_nodes_go_last() {
+        let mut nodes = all_up(1);
+        nodes.extend([fresh("r1", 1), fresh("r1", 2), fresh("r2", 1)]);
+        assert_eq!(plan(&input(3, 3, nodes.clone())).actions, [start("r1-2")]);
+        nodes[4].failed_before = true;
+        assert_eq!(plan(&input(3, 3, nodes.clone())).actions, [start("r1-1")]);
+        nodes[3].start_backing_off = true;
+        nodes[3].failed_before = true;
+        assert_eq!(plan(&input(3, 3, nodes)).actions, [start("r2-1")]);
+    }
+
+    #[test]
+    fn a_node_backing_off_is_waited_for() {
+        let mut nodes = all_up(1);
+        let mut failed = fresh("r1", 1);
+        failed.start_backing_off = true;
+        failed.failed_before = true;
+        nodes.push(failed);
+        let plan = plan(&input(2, 2, nodes));
+        assert!(plan.actions.is_empty());
+        assert!(plan.activity.waiting[0].contains("r1-1"));
+    }
+
+    #[test]
+    fn ready_starting_nodes_are_marked_started_and_failed_starts_rolled_back() {
+        let mut nodes = all_up(1);
+        nodes[1].state = NodeState::Starting;
+        let mut failed = node("r3", 1, NodeState::Starting, false);
+        failed.start = CallProgress::Failed("500: boom".into());
+        nodes.push(failed);
+        let actions = plan(&input(1, 1, nodes)).actions;
+        assert!(actions.contains(&Action::SetState {
+            pod: "r2-0".into(),
+            state: NodeState::Started
+        }));
+        assert!(actions.contains(&Action::StartFailed {
+            pod: "r3-1".into(),
+            error: "500: boom".into()
+        }));
+    }
+
+    #[test]
+    fn a_restart_of_the_operator_during_a_start_calls_start_again_unless_the_node_joins() {
+        let mut nodes = all_up(1);
+        nodes.push(node("r1", 1, NodeState::Starting, false));
+        assert_eq!(plan(&input(2, 2, nodes.clone())).actions, [start("r1-1")]);
+        nodes[3].gossip = Some(NodeStatus::Joining);
+        assert!(plan(&input(2, 2, nodes)).actions.is_empty());
+    }
+
+    #[test]
+    fn a_settled_datacenter_plans_nothing() {
+        let plan = plan(&input(2, 2, all_up(2)));
+        assert!(plan.is_settled(), "{plan:?}");
+    }
+
+    #[test]
+    fn scale_down_takes_the_highest_ordinal_of_the_largest_rack_first_in_spec_order() {
+        let plan_for = |replicas: [u32; 3]| {
+            let mut input = input(1, 0, vec![]);
+            for (rack, count) in input.racks.iter_mut().zip(replicas) {
+                rack.statefulset = Some(StatefulSetView {
+                    replicas: count,
+                    template_current: true,
+                    rolled_out: true,
+                });
+                input.nodes.extend((0..count).map(|o| up(&rack.name, o)));
+            }
+            plan(&input).actions
+        };
+        let decommission = |pod: &str| vec![Action::Decommission { pod: pod.into() }];
+        assert_eq!(plan_for([2, 2, 2]), decommission("r1-1"));
+        assert_eq!(plan_for([1, 2, 2]), decommission("r2-1"));
+        assert_eq!(plan_for([1, 1, 3]), decommission("r3-2"));
+    }
+
+    #[test]
+    fn a_decommission_is_followed_until_the_node_left_then_its_rack_shrinks() {
+        let mut nodes = all_up(2);
+        nodes[1].state = NodeState::Decommissioning;
+        nodes[1].gossip = Some(NodeStatus::Leaving);
+        nodes[1].decommission = CallProgress::Running {
+            for_: Duration::from_secs(5),
+        };
+        let leaving = plan(&input(1, 2, nodes.clone()));
+        assert!(leaving.actions.is_empty());
+        let message = leaving.activity.scaling_down.unwrap_or_default();
+        assert!(
+            message.contains("r1-1") && message.contains("LEAVING"),
+            "{message}"
+        );
+
+        nodes[1].gossip = Some(NodeStatus::Left);
+        nodes[1].decommission = CallProgress::Succeeded {
+            for_: Duration::from_secs(9),
+        };
+        assert_eq!(
+            plan(&input(1, 2, nodes.clone())).actions,
+            [Action::FinishDecommission {
+                pod: "r1-1".into(),
+                rack: "r1".into(),
+                replicas: 1
+            }]
+        );
+
+        nodes[1].gossip = Some(NodeStatus::Normal);
+        nodes[1].decommission = CallProgress::Failed("job failed".into());
+        assert_eq!(
+            plan(&input(1, 2, nodes.clone())).actions,
+            [Action::DecommissionFailed {
+                pod: "r1-1".into(),
+                error: "job failed".into()
+            }]
+        );
+
+        // After an operator restart the call is unknown: a NORMAL node is asked again.
+        nodes[1].decommission = CallProgress::Unknown;
+        assert_eq!(
+            plan(&input(1, 2, nodes)).actions,
+            [Action::Decommission { pod: "r1-1".into() }]
+        );
+    }
+
+    #[test]
+    fn a_changed_template_rolls_out_one_rack_at_a_time_only_when_allowed() {
+        let mut changed = input(1, 1, all_up(1));
+        for rack in &mut changed.racks {
+            if let Some(sts) = &mut rack.statefulset {
+                sts.template_current = false;
+            }
+        }
+        let refused = plan(&changed);
+        assert!(refused.actions.is_empty());
+        assert!(
+            refused
+                .activity
+                .requires_update
+                .is_some_and(|m| m.contains("r1"))
+        );
+
+        changed.update_allowed = true;
+        assert_eq!(
+            plan(&changed).actions,
+            [Action::UpdateStatefulSet { rack: "r1".into() }]
+        );
+
+        // Rack r1 is being rolled by Kubernetes: nothing else happens meanwhile.
+        if let Some(sts) = &mut changed.racks[0].statefulset {
+            sts.template_current = true;
+            sts.rolled_out = false;
+        }
+        let rolling = plan(&changed);
+        assert!(rolling.actions.is_empty());
+        assert!(rolling.activity.updating.is_some());
+
+        if let Some(sts) = &mut changed.racks[0].statefulset {
+            sts.rolled_out = true;
+        }
+        assert_eq!(
+            plan(&changed).actions,
+            [Action::UpdateStatefulSet { rack: "r2".into() }]
+        );
+    }
+
+    #[test]
+    fn stopping_scales_every_rack_to_zero() {
+        let mut stopped = input(1, 1, all_up(1));
+        stopped.stopped = true;
+        assert_eq!(
+            plan(&stopped).actions,
+            RACKS
+                .iter()
+                .map(|r| Action::ScaleStatefulSet {
+                    rack: (*r).into(),
+                    replicas: 0
+                })
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn an_empty_rack_removed_from_the_spec_loses_its_statefulset() {
+        let mut removed = input(1, 1, all_up(1));
+        removed.racks.push(RackView {
+            in_spec: false,
+            desired_seeds: 0,
+            ..rack("old", 0, Some(0))
+        });
+        assert_eq!(
+            plan(&removed).actions,
+            [Action::DeleteStatefulSet { rack: "old".into() }]
+        );
+    }
+
+    #[test]
+    fn seeds_follow_the_wanted_count_per_rack() {
+        let mut nodes = all_up(2);
+        nodes[2].seed = false;
+        assert_eq!(
+            plan(&input(2, 2, nodes.clone())).actions,
+            [Action::LabelSeed {
+                pod: "r2-0".into(),
+                seed: true
+            }]
+        );
+        nodes[2].seed = true;
+        nodes[3].seed = true;
+        assert_eq!(
+            plan(&input(2, 2, nodes)).actions,
+            [Action::LabelSeed {
+                pod: "r2-1".into(),
+                seed: false
+            }]
+        );
+    }
+
+    #[test]
+    fn scale_down_is_refused_when_replicas_or_space_would_be_lost() {
+        let factors = vec![("ks".to_owned(), 3)];
+        assert_eq!(
+            scale_down_check(&factors, 2, 10, &[10, 10], 100),
+            Some(ScaleDownRefusal::ReplicationFactorTooHigh {
+                keyspace: "ks".into(),
+                factor: 3,
+                remaining: 2
+            })
+        );
+        assert_eq!(scale_down_check(&factors, 3, 10, &[10, 10, 10], 100), None);
+        assert_eq!(
+            scale_down_check(&[], 2, 150, &[30, 30], 100),
+            Some(ScaleDownRefusal::NotEnoughSpace {
+                load: 150,
+                free: 140
+            })
+        );
+        assert_eq!(scale_down_check(&[], 2, 140, &[30, 30], 100), None);
+    }
+}
