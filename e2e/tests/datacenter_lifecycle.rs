@@ -85,8 +85,25 @@ async fn three_racks_come_up_one_node_at_a_time_and_a_quiet_pass_writes_nothing(
         );
     }
 
-    // A pass over the unchanged datacenter (triggered by an annotation) writes nothing.
+    // Metrics: passes by result, Management API calls by route and result.
     let operator = scenario.operator();
+    let metrics = operator.metrics_text();
+    assert!(
+        metrics.contains(r#"reconciles_total{controller="cassandradatacenter",result="success"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"mgmt_api_call_duration_seconds_count{method="POST",route="/api/v0/lifecycle/start",result="success"} 3"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/api/v0/metadata/endpoints",result="success""#),
+        "{metrics}"
+    );
+
+    // A pass over the unchanged datacenter (triggered by an annotation) writes nothing.
     let passes = operator.passes();
     operator.requests().clear();
     let mgmt_writes = scenario.mgmt.cassandra().calls().write_count();
