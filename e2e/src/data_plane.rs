@@ -3,7 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use k8ssandra_data_plane::datacenter::{self, Context, Timings};
+use k8ssandra_data_plane::{
+    datacenter::{self, Context, Timings},
+    task,
+};
 use k8ssandra_mgmt_api::{ClientSettings, ManagementApiMetrics};
 use k8ssandra_reconcile::{backoff::BackoffPolicy, metrics::ReconcileMetrics};
 use prometheus_client::{encoding::text::encode, registry::Registry};
@@ -25,6 +28,17 @@ pub fn test_timings() -> Timings {
     }
 }
 
+/// Timings of the CassandraTask controller for tests: jobs are polled every few hundred
+/// milliseconds.
+#[must_use]
+pub fn task_test_timings() -> task::Timings {
+    task::Timings {
+        poll: Duration::from_millis(300),
+        wait: Duration::from_millis(500),
+        error_requeue: Duration::from_millis(500),
+    }
+}
+
 /// A running data-plane operator. Dropping it (or [`DataPlaneOperator::crash`]) stops it at
 /// once, as a killed process would stop.
 pub struct DataPlaneOperator {
@@ -34,7 +48,8 @@ pub struct DataPlaneOperator {
 }
 
 impl DataPlaneOperator {
-    /// Starts the CassandraDatacenter controller on `cluster` with Management API `settings`.
+    /// Starts the CassandraDatacenter and CassandraTask controllers on `cluster` with Management
+    /// API `settings`.
     ///
     /// # Errors
     /// When the client cannot be built.
@@ -43,8 +58,16 @@ impl DataPlaneOperator {
         let mut registry = Registry::default();
         let metrics = ReconcileMetrics::register(&mut registry);
         let settings = settings.with_metrics(ManagementApiMetrics::register(&mut registry));
+        let tasks = Arc::new(task::Context::new(
+            client.clone(),
+            settings.clone(),
+            metrics.clone(),
+            task_test_timings(),
+        ));
         let ctx = Arc::new(Context::new(client, settings, metrics, test_timings()));
-        let task = tokio::spawn(async move { datacenter::run(ctx, None).await });
+        let task = tokio::spawn(async move {
+            tokio::join!(datacenter::run(ctx, None), task::run(tasks, None));
+        });
         Ok(Self {
             task,
             requests,

@@ -15,6 +15,10 @@
 //!
 //! Nothing here does I/O, reads the clock or draws random numbers: the superuser password is made
 //! from random bytes the caller passes in.
+//!
+//! The controllers: [`datacenter`] runs a `CassandraDatacenter`, and [`task`] runs a
+//! `CassandraTask` (cleanup, flush, upgradesstables, rebuild, restart, replacenode) on its pods.
 
 pub mod build;
 pub mod datacenter;
+pub mod task;

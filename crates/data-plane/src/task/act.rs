@@ -1,0 +1,252 @@
+//! Act: carries out the plan of a task pass and updates the pod records to match. Management API
+//! calls run in tasks of their own whose outcome later passes read from
+//! [`TaskCalls`](super::operations::TaskCalls); pod and claim deletions happen here. Every step on a
+//! pod is reported as an Event on the task.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{PersistentVolumeClaim, Pod},
+    apimachinery::pkg::apis::meta::v1::Time,
+};
+use k8ssandra_api::{
+    control::{CassandraTask, PodJobStatus},
+    names,
+};
+use k8ssandra_mgmt_api::{JobId, ManagementApiClient, Submission};
+use k8ssandra_reconcile::events::Severity;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, Preconditions},
+};
+
+use super::{
+    Context,
+    observe::Observed,
+    plan::{Action, Plan},
+    status::pod_after,
+    validate::{NodeCall, Operation},
+};
+use crate::datacenter::observe::pod_ip;
+
+/// Why an action could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// The API server refused a write.
+    #[error("could not {what}: {source}")]
+    Kube {
+        /// What the pass tried.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// The plan names a pod that is not there (it changed since the observation).
+    #[error("{0} is gone since the pass observed it")]
+    Gone(String),
+}
+
+/// What the pass acts on.
+pub struct Acting<'a> {
+    /// Shared parts.
+    pub ctx: &'a Context,
+    /// The task.
+    pub task: &'a CassandraTask,
+    /// Its command's name, for Events.
+    pub command: &'a str,
+    /// What it does.
+    pub operation: &'a Operation,
+    /// What the pass read.
+    pub observed: &'a Observed,
+    /// Now.
+    pub now: &'a Time,
+}
+
+/// Carries out `plan`, updating `records` after each action.
+///
+/// # Errors
+/// When a Kubernetes write fails; the actions before it stay done in the cluster, and the next
+/// pass plans anew from the status as last written (a call made stays known in memory).
+pub async fn act(
+    acting: &Acting<'_>,
+    plan: &Plan,
+    records: &mut BTreeMap<String, PodJobStatus>,
+) -> Result<(), ActError> {
+    for action in &plan.actions {
+        acting.one(action, records.get(action.pod())).await?;
+        let record = pod_after(action, records.get(action.pod()), acting.now);
+        records.insert(action.pod().to_owned(), record);
+    }
+    Ok(())
+}
+
+impl Acting<'_> {
+    fn namespace(&self) -> String {
+        self.observed
+            .datacenter
+            .as_ref()
+            .and_then(ResourceExt::namespace)
+            .unwrap_or_default()
+    }
+
+    fn task_uid(&self) -> String {
+        self.task.uid().unwrap_or_default()
+    }
+
+    fn pod(&self, name: &str) -> Result<&Pod, ActError> {
+        self.observed
+            .pods
+            .iter()
+            .find(|p| p.name_any() == name)
+            .ok_or_else(|| ActError::Gone(format!("pod {name}")))
+    }
+
+    async fn event(&self, severity: Severity, reason: &str, action: &str, note: String) {
+        let reference = self.task.object_ref(&());
+        self.ctx
+            .events
+            .publish(&reference, severity, reason, action, note)
+            .await;
+    }
+
+    async fn one(&self, action: &Action, record: Option<&PodJobStatus>) -> Result<(), ActError> {
+        let command = self.command;
+        match action {
+            Action::Submit { pod } => {
+                self.submit(pod)?;
+                let attempt = record.and_then(|r| r.retries).unwrap_or(0) + 1;
+                self.event(
+                    Severity::Normal,
+                    "StartingJob",
+                    "Submit",
+                    format!("starting {command} on pod {pod} (attempt {attempt})"),
+                )
+                .await;
+            }
+            Action::RecordJob { pod, job } => {
+                self.ctx.calls.forget(&self.task_uid(), pod);
+                tracing::debug!(task = %self.task.name_any(), %pod, %job, "job accepted");
+            }
+            Action::DeletePod { pod, uid, claim } => {
+                if *claim {
+                    self.delete_claim(pod).await?;
+                }
+                self.delete_pod(pod, uid).await?;
+                let (reason, note) = if *claim {
+                    (
+                        "ReplacingNode",
+                        format!("deleted pod {pod} and its data volume claim: it comes back empty"),
+                    )
+                } else {
+                    (
+                        "RestartingPod",
+                        format!(
+                            "deleted pod {pod}: it restarts, and the task waits until it is ready"
+                        ),
+                    )
+                };
+                self.event(Severity::Normal, reason, "Delete", note).await;
+            }
+            Action::Complete { pod } => {
+                self.ctx.calls.forget(&self.task_uid(), pod);
+                self.event(
+                    Severity::Normal,
+                    "JobCompleted",
+                    "Complete",
+                    format!("{command} completed on pod {pod}"),
+                )
+                .await;
+            }
+            Action::Fail { pod, error, retry } => {
+                self.ctx.calls.forget(&self.task_uid(), pod);
+                let next = if *retry { "retrying" } else { "no retry left" };
+                self.event(
+                    Severity::Warning,
+                    "JobFailed",
+                    "Fail",
+                    format!("{command} failed on pod {pod}: {error}; {next}"),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the pod's call in a task of its own; the outcome lands in the call registry.
+    fn submit(&self, name: &str) -> Result<(), ActError> {
+        let Operation::Call(call) = self.operation else {
+            return Ok(());
+        };
+        let pod = self.pod(name)?;
+        let ip = pod_ip(pod).ok_or_else(|| ActError::Gone(format!("the IP of pod {name}")))?;
+        let client = self.ctx.mgmt.client(name, ip);
+        let ticket = self.ctx.calls.begin(&self.task_uid(), name);
+        let calls = self.ctx.calls.clone();
+        let call = call.clone();
+        tokio::spawn(async move {
+            let outcome = make_call(&client, &call)
+                .await
+                .map_err(|error| error.to_string());
+            calls.finish(&ticket, outcome);
+        });
+        Ok(())
+    }
+
+    /// Deletes the pod if it still has `uid` (another UID means it was recreated already).
+    async fn delete_pod(&self, name: &str, uid: &str) -> Result<(), ActError> {
+        let api = Api::<Pod>::namespaced(self.ctx.client.clone(), &self.namespace());
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(name, &params).await {
+            Ok(_) => Ok(()),
+            // Gone, or recreated with another UID: the restart happened.
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+            Err(source) => Err(ActError::Kube {
+                what: format!("delete pod {name}"),
+                source,
+            }),
+        }
+    }
+
+    /// Deletes the pod's data volume claim; it goes once the pod is gone, and the StatefulSet
+    /// creates a new, empty one with the new pod.
+    async fn delete_claim(&self, pod: &str) -> Result<(), ActError> {
+        let api =
+            Api::<PersistentVolumeClaim>::namespaced(self.ctx.client.clone(), &self.namespace());
+        let name = names::server_data_pvc(pod);
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(ActError::Kube {
+                what: format!("delete volume claim {name}"),
+                source,
+            }),
+        }
+    }
+}
+
+/// One Management API call: a job id when the server runs it as a job, `None` when it finished.
+async fn make_call(
+    client: &ManagementApiClient,
+    call: &NodeCall,
+) -> Result<Option<JobId>, k8ssandra_mgmt_api::Error> {
+    match call {
+        NodeCall::Table(operation) => {
+            let features = client.features().await?;
+            Ok(
+                match client.run_table_operation(operation, &features).await? {
+                    Submission::Job(job) => Some(job),
+                    Submission::Done => None,
+                },
+            )
+        }
+        NodeCall::Rebuild { source_datacenter } => client
+            .rebuild_job(source_datacenter.as_deref())
+            .await
+            .map(Some),
+    }
+}
