@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use k8ssandra_api::crd;
 
+mod run;
+
 /// A multi-cluster Apache Cassandra operator, compatible with the K8ssandra stack.
 #[derive(Parser)]
 #[command(version, about)]
@@ -21,6 +23,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator: the data-plane controllers (CassandraDatacenter, CassandraTask) against
+    /// the cluster of the current kubeconfig or the pod's service account.
+    Run {
+        /// Watch only this namespace (default: every namespace).
+        #[arg(long, env = "WATCH_NAMESPACE")]
+        namespace: Option<String>,
+        /// Also run the control plane (K8ssandraCluster); not available yet.
+        #[arg(long, env = "K8SSANDRA_CONTROL_PLANE", default_value_t = false)]
+        control_plane: bool,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory, or check a directory.
     Crd {
         /// Write one file per CRD (and a kustomization.yaml) into this directory.
@@ -34,6 +46,22 @@ enum Command {
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::Run {
+            namespace,
+            control_plane,
+        } => {
+            if control_plane {
+                bail!(
+                    "the control-plane role is not available in this version; run without --control-plane"
+                );
+            }
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(run::data_plane(namespace))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crd {
             output_dir: Some(dir),
             ..
