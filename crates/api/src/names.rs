@@ -239,6 +239,16 @@ pub fn server_data_pvc(pod_name: &str) -> String {
     format!("server-data-{pod_name}")
 }
 
+/// The ordinal at the end of a StatefulSet pod's name (0 when there is none).
+#[must_use]
+pub fn pod_ordinal(pod_name: &str) -> u32 {
+    pod_name
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Splits `node_count` nodes over `rack_count` racks as upstream does: evenly, the first racks
 /// taking one more node each until the remainder is used up.
 #[must_use]

@@ -3,9 +3,11 @@
 //! - [`apply`]: server-side apply with the controller's field manager;
 //! - [`events`]: Kubernetes Events about the object a controller works on;
 //! - [`metrics`]: reconcile counts, durations and errors by controller;
-//! - [`backoff`]: exponential backoff per key (a pod, a task), kept in memory.
+//! - [`backoff`]: exponential backoff per key (a pod, a task), kept in memory;
+//! - [`scope`]: the watched namespace's API of a kind, and the time as the API server keeps it.
 
 pub mod apply;
 pub mod backoff;
 pub mod events;
 pub mod metrics;
+pub mod scope;

@@ -99,7 +99,9 @@ where
         source,
     };
     let live = api.get_opt(&name).await.map_err(error)?;
-    if live.as_ref().and_then(hash::stamped_hash) == hash::stamped_hash(desired) && live.is_some() {
+    if let Some(live) = &live
+        && hash::stamped_hash(live) == hash::stamped_hash(desired)
+    {
         return Ok(0);
     }
     apply(api, FIELD_MANAGER, desired).await.map_err(error)?;

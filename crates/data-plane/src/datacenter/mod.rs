@@ -19,7 +19,6 @@ use k8s_openapi::{
         policy::v1::PodDisruptionBudget,
     },
     apimachinery::pkg::apis::meta::v1::Time,
-    jiff::Timestamp,
 };
 use k8ssandra_api::{
     cassandra::{CassandraDatacenter, condition},
@@ -31,6 +30,7 @@ use k8ssandra_reconcile::{
     backoff::BackoffPolicy,
     events::{EventPublisher, Severity},
     metrics::ReconcileMetrics,
+    scope::{now, scoped_api},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -146,49 +146,39 @@ impl Error {
 /// Runs the controller until the watches end; `namespace` limits it to one namespace.
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
-    let api = |c: Client| -> Api<CassandraDatacenter> {
-        match namespace {
-            Some(ns) => Api::namespaced(c, ns),
-            None => Api::all(c),
-        }
-    };
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         labels::MANAGED_BY,
         labels::DATA_PLANE_MANAGER
     ));
-    let pods: Api<Pod> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let sts: Api<StatefulSet> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let services: Api<Service> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let pdbs: Api<PodDisruptionBudget> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    Controller::new(api(client.clone()), watcher::Config::default())
-        .owns(sts, owned.clone())
-        .owns(services, owned.clone())
-        .owns(pdbs, owned)
-        .watches(
-            pods,
-            watcher::Config::default().labels(labels::DATACENTER),
-            datacenter_of_pod,
-        )
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile");
-            }
-        })
-        .await;
+    Controller::new(
+        scoped_api::<CassandraDatacenter>(client.clone(), namespace),
+        watcher::Config::default(),
+    )
+    .owns(
+        scoped_api::<StatefulSet>(client.clone(), namespace),
+        owned.clone(),
+    )
+    .owns(
+        scoped_api::<Service>(client.clone(), namespace),
+        owned.clone(),
+    )
+    .owns(
+        scoped_api::<PodDisruptionBudget>(client.clone(), namespace),
+        owned,
+    )
+    .watches(
+        scoped_api::<Pod>(client, namespace),
+        watcher::Config::default().labels(labels::DATACENTER),
+        datacenter_of_pod,
+    )
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "reconcile");
+        }
+    })
+    .await;
 }
 
 /// The datacenter a pod belongs to, from its datacenter label.
@@ -223,8 +213,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         // Owner references delete the children; the volumes stay, as upstream's default.
         return Ok(Requeue::await_change());
     }
-    let now =
-        Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::now()));
+    let now = now();
     let observed = observe::observe(ctx, dc).await?;
     let problem = validate::validate_spec(dc, &ctx.images)
         .or_else(|| validate::validate_against_live(dc, &observed.statefulsets));

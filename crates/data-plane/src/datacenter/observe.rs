@@ -161,14 +161,6 @@ pub fn is_running(pod: &Pod) -> bool {
         && pod_ip(pod).is_some()
 }
 
-/// The ordinal at the end of a StatefulSet pod's name.
-fn ordinal(pod: &str) -> u32 {
-    pod.rsplit('-')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Whether the datacenter may roll a changed pod template out now: the spec changed since the
 /// last pass, a rollout is under way, or the user allows updates.
 #[must_use]
@@ -246,7 +238,7 @@ pub fn plan_input(
             let ip = pod_ip(pod);
             let (may_start, failures) = calls.start_failures(&name, now);
             NodeView {
-                ordinal: ordinal(&name),
+                ordinal: names::pod_ordinal(&name),
                 rack: pod.labels().get(labels::RACK).cloned().unwrap_or_default(),
                 state: NodeState::from_label(
                     pod.labels().get(labels::NODE_STATE).map(String::as_str),

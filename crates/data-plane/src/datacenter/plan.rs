@@ -353,15 +353,30 @@ fn create_and_grow(input: &PlanInput, plan: &mut Plan) {
     }
 }
 
-/// Reports a rollout the StatefulSet controller is doing.
+/// Reports a rollout under way: a rack whose pods Kubernetes is replacing, or (when updates are
+/// allowed) a rack still waiting for the new template. Said on every pass of the rollout, also
+/// those busy with something else (a seed label, a start), so that `Updating` stays True from the
+/// first rack to the last and the rollout is not mistaken for an unasked update.
 fn note_rollout(input: &PlanInput, plan: &mut Plan) {
+    let statefulset = |r: &&RackView| r.statefulset.clone();
     if let Some(rack) = input
         .racks
         .iter()
-        .find(|r| r.statefulset.as_ref().is_some_and(|s| !s.rolled_out))
+        .find(|r| statefulset(r).is_some_and(|s| !s.rolled_out))
     {
         plan.activity.updating = Some(format!(
             "replacing the pods of rack {} one at a time",
+            rack.name
+        ));
+    } else if input.update_allowed
+        && let Some(rack) = input
+            .racks
+            .iter()
+            .filter(|r| r.in_spec)
+            .find(|r| statefulset(r).is_some_and(|s| !s.template_current))
+    {
+        plan.activity.updating = Some(format!(
+            "rolling out a new pod template: rack {} is next",
             rack.name
         ));
     }
@@ -683,7 +698,6 @@ fn roll_out(input: &PlanInput, plan: &mut Plan) {
             plan.actions.push(Action::UpdateStatefulSet {
                 rack: rack.name.clone(),
             });
-            plan.activity.updating = Some(format!("updating the pods of rack {}", rack.name));
         } else {
             plan.activity.requires_update = Some(format!(
                 "the pods of rack {} differ from what this operator version builds; they are \
@@ -1075,6 +1089,18 @@ mod tests {
             plan(&changed).actions,
             [Action::UpdateStatefulSet { rack: "r2".into() }]
         );
+
+        // A pass busy with something else between two racks still says the rollout goes on.
+        changed.nodes[0].seed = false;
+        let between = plan(&changed);
+        assert_eq!(
+            between.actions,
+            [Action::LabelSeed {
+                pod: "r1-0".into(),
+                seed: true
+            }]
+        );
+        assert!(between.activity.updating.is_some_and(|m| m.contains("r2")));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::{api::core::v1::Pod, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::{api::core::v1::Pod, apimachinery::pkg::apis::meta::v1::Time};
 use k8ssandra_api::{
     conditions,
     control::{CassandraTask, PodJobStatus, task_condition},
@@ -32,6 +32,7 @@ use k8ssandra_reconcile::{
     apply::apply_status,
     events::{EventPublisher, Severity},
     metrics::ReconcileMetrics,
+    scope::{now, scoped_api},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -146,14 +147,8 @@ impl Error {
 /// Runs the controller until the watches end; `namespace` limits it to one namespace.
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
-    let tasks: Api<CassandraTask> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let pods: Api<Pod> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let tasks = scoped_api::<CassandraTask>(client.clone(), namespace);
+    let pods = scoped_api::<Pod>(client, namespace);
     let controller = Controller::new(tasks, watcher::Config::default());
     let store = controller.store();
     controller
@@ -213,11 +208,6 @@ pub async fn reconcile(task: Arc<CassandraTask>, ctx: Arc<Context>) -> Result<Re
 fn error_policy(task: Arc<CassandraTask>, error: &Error, ctx: Arc<Context>) -> Requeue {
     tracing::warn!(task = %task.name_any(), %error, "pass failed");
     Requeue::requeue(ctx.timings.error_requeue)
-}
-
-fn now() -> Time {
-    // Whole seconds, as the API server stores times, so that an unchanged pass compares equal.
-    Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::now()))
 }
 
 async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {

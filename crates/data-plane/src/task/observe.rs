@@ -129,14 +129,6 @@ pub fn records(task: &CassandraTask) -> BTreeMap<String, PodJobStatus> {
         .unwrap_or_default()
 }
 
-/// The ordinal at the end of a StatefulSet pod's name.
-fn ordinal(pod: &str) -> u32 {
-    pod.rsplit('-')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// A pod as the planner sees it: its rack (from its label, else from its name, which starts with
 /// its rack's StatefulSet name) and whether it runs now.
 #[must_use]
@@ -170,7 +162,7 @@ pub fn pod_view(dc: &CassandraDatacenter, name: &str, live: Option<&Pod>) -> Pod
         rack,
         // Pods of racks no longer in the spec come after the others.
         rack_index: index.unwrap_or(racks.len()),
-        ordinal: ordinal(name),
+        ordinal: names::pod_ordinal(name),
         live: live.map(|pod| LivePod {
             uid: pod.uid().unwrap_or_default(),
             ready: is_running(pod) && is_ready(pod),
