@@ -379,3 +379,90 @@ async fn a_job_failing_on_one_pod_fails_the_task_after_its_retry() {
         "{calls:?}"
     );
 }
+
+#[tokio::test]
+async fn replacenode_gives_the_pod_a_new_volume_and_starts_it_in_the_old_nodes_place() {
+    let scenario = Scenario::start("task_replacenode", "cluster1")
+        .await
+        .expect("scenario");
+    scenario.apply(SAMPLE).await.expect("sample applies");
+    let dc = scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("dc1 comes up");
+    let replaced = pod("rack2");
+    let old = dc
+        .status
+        .as_ref()
+        .and_then(|s| s.node_statuses.as_ref())
+        .and_then(|n| n.get(&replaced))
+        .cloned()
+        .expect("node status of rack2");
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(scenario.cluster().client(), NAMESPACE);
+    let claim_name = format!("server-data-{replaced}");
+    let old_claim = claims.get(&claim_name).await.expect("claim").uid();
+
+    let yaml = task_yaml(
+        "replace-rack2",
+        "replacenode",
+        &format!("      args:\n        pod_name: {replaced}\n"),
+    );
+    let task = run_task(&scenario, "replace-rack2", &yaml).await;
+    assert!(
+        is_true(&task, task_condition::COMPLETE),
+        "{:?}",
+        task.status
+    );
+    assert!(!is_true(&task, task_condition::FAILED), "{:?}", task.status);
+
+    // The new node started with replace_ip, the old node's address, on a new volume.
+    let old_ip = old.ip.clone().expect("old IP");
+    let replace_starts: Vec<String> = scenario
+        .mgmt
+        .cassandra()
+        .calls()
+        .for_pod(&replaced)
+        .calls
+        .into_iter()
+        .filter(|c| c.route == Some(Route::LifecycleStart))
+        .map(|c| c.query)
+        .filter(|q| q.contains("replace_ip"))
+        .collect();
+    assert_eq!(replace_starts, vec![format!("replace_ip={old_ip}")]);
+    let new_claim = claims.get(&claim_name).await.expect("new claim").uid();
+    assert_ne!(new_claim, old_claim, "the volume was replaced");
+
+    let dc = scenario
+        .wait_for("dc1", "the replacement done", |dc| {
+            k8ssandra_e2e::scenario::is_converged(dc, 3)
+                && dc
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.node_replacements.is_none())
+        })
+        .await
+        .expect("converges");
+    assert!(!k8ssandra_e2e::scenario::is_true(
+        &dc,
+        k8ssandra_api::cassandra::condition::REPLACING_NODES
+    ));
+    let now = dc
+        .status
+        .as_ref()
+        .and_then(|s| s.node_statuses.as_ref())
+        .and_then(|n| n.get(&replaced))
+        .cloned()
+        .expect("node status");
+    assert_eq!(
+        now.host_id, old.host_id,
+        "the new node took over the host ID"
+    );
+    let ring = scenario.mgmt.cassandra().endpoints();
+    assert_eq!(ring.entries.len(), 3, "no dead entry left: {ring:?}");
+    assert!(
+        ring.entries
+            .iter()
+            .all(|e| e.status() == k8ssandra_mgmt_api::NodeStatus::Normal && e.is_alive())
+    );
+}

@@ -122,6 +122,9 @@ pub mod annotations {
     pub const SKIP_USER_CREATION: &str = "cassandra.datastax.com/skip-user-creation";
     /// Hash of the datacenter's configuration Secret.
     pub const CONFIG_HASH: &str = "cassandra.datastax.com/config-hash";
+    /// On a Cassandra pod: `"true"` asks the datacenter controller to replace the node (delete its
+    /// volume and pod, then start the new pod with `replace_ip`); set by a replacenode task.
+    pub const REPLACE_NODE: &str = "k8ssandra.io/replace-node";
     /// On a pod template: when a restart was requested.
     pub const RESTARTED_AT: &str = "control.k8ssandra.io/restartedAt";
 }

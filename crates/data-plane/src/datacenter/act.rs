@@ -50,6 +50,8 @@ pub enum ActError {
 pub struct ActReport {
     /// A scale down refused to protect the data.
     pub refusal: Option<Problem>,
+    /// Pods whose replacement began in this pass.
+    pub replacements_begun: Vec<String>,
 }
 
 /// Carries out `plan`.
@@ -248,6 +250,8 @@ impl Acting<'_> {
                 )
                 .await;
             }
+            Action::BeginReplace { pod } => report.replacements_begun.push(pod.clone()),
+            Action::DeleteReplaced { pod } => self.delete_replaced(pod).await?,
             Action::FinishDecommission {
                 pod,
                 rack,
@@ -324,27 +328,70 @@ impl Acting<'_> {
             .await
     }
 
-    /// Labels the pod `Starting` and calls `lifecycle/start` in a task of its own.
+    /// Labels the pod `Starting` and calls `lifecycle/start` in a task of its own; a node being
+    /// replaced starts with `replace_ip`, the address of the node it replaces.
     async fn start(&self, name: &str) -> Result<(), ActError> {
         let pod = self.pod(name)?;
         let (client, _) = self.mgmt(pod)?;
         let uid = pod.uid().unwrap_or_default();
+        let replace_ip = self.replaced_ip(name);
         self.set_state(name, NodeState::Starting).await?;
         self.ctx.calls.begin(&uid, CallKind::Start);
         let calls = self.ctx.calls.clone();
         tokio::spawn(async move {
             let outcome = client
-                .start(None)
+                .start(replace_ip)
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string());
             calls.finish(&uid, CallKind::Start, outcome);
         });
+        let note = match replace_ip {
+            Some(ip) => format!("starting Cassandra on {name}, replacing the node at {ip}"),
+            None => format!("starting Cassandra on {name}"),
+        };
+        self.event(Severity::Normal, "StartingCassandra", "Start", note)
+            .await;
+        Ok(())
+    }
+
+    /// The address of the node pod `name` replaces, when it is listed in `nodeReplacements`.
+    fn replaced_ip(&self, name: &str) -> Option<IpAddr> {
+        let status = self.dc.status.as_ref()?;
+        if !status.node_replacements.as_ref()?.iter().any(|p| p == name) {
+            return None;
+        }
+        status
+            .node_statuses
+            .as_ref()?
+            .get(name)?
+            .ip
+            .as_ref()?
+            .parse()
+            .ok()
+    }
+
+    /// Deletes the volumes and the pod of a node whose replacement the status records.
+    async fn delete_replaced(&self, name: &str) -> Result<(), ActError> {
+        self.delete_claims(name).await?;
+        match self.pods().delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(ActError::Kube {
+                    what: format!("delete pod {name}"),
+                    source,
+                });
+            }
+        }
         self.event(
             Severity::Normal,
-            "StartingCassandra",
-            "Start",
-            format!("starting Cassandra on {name}"),
+            "ReplacingNode",
+            "Replace",
+            format!(
+                "replacing the node of {name}: its volumes and pod are deleted, and the new \
+                 node takes over its place"
+            ),
         )
         .await;
         Ok(())

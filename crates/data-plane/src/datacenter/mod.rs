@@ -218,7 +218,16 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     let problem = validate::validate_spec(dc, &ctx.images)
         .or_else(|| validate::validate_against_live(dc, &observed.statefulsets));
     if let Some(problem) = &problem {
-        write_status(ctx, dc, &observed, None, Some(problem), now).await?;
+        write_status(
+            ctx,
+            dc,
+            &observed,
+            None,
+            &act::ActReport::default(),
+            Some(problem),
+            now,
+        )
+        .await?;
         return Ok(Requeue::requeue(ctx.timings.idle_requeue));
     }
 
@@ -230,7 +239,16 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
                 reason: "InvalidSpec",
                 message: error.to_string(),
             };
-            write_status(ctx, dc, &observed, None, Some(&problem), now).await?;
+            write_status(
+                ctx,
+                dc,
+                &observed,
+                None,
+                &act::ActReport::default(),
+                Some(&problem),
+                now,
+            )
+            .await?;
             return Ok(Requeue::requeue(ctx.timings.idle_requeue));
         }
     };
@@ -242,6 +260,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         dc,
         &observed,
         Some(&plan),
+        &report,
         report.refusal.as_ref(),
         now,
     )
@@ -259,6 +278,7 @@ async fn write_status(
     dc: &CassandraDatacenter,
     observed: &observe::Observed,
     plan: Option<&plan::Plan>,
+    report: &act::ActReport,
     problem: Option<&validate::Problem>,
     now: Time,
 ) -> Result<(), Error> {
@@ -276,6 +296,7 @@ async fn write_status(
         observed,
         plan,
         problem,
+        replacements_begun: &report.replacements_begun,
         failed_starts,
         now,
     });

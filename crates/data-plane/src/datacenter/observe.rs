@@ -229,6 +229,11 @@ pub fn plan_input(
     }
 
     let gossip = observed.gossip.as_ref();
+    let replacing = dc
+        .status
+        .as_ref()
+        .and_then(|s| s.node_replacements.clone())
+        .unwrap_or_default();
     let nodes = observed
         .pods
         .iter()
@@ -258,6 +263,11 @@ pub fn plan_input(
                 decommission: calls.progress(&uid, CallKind::Decommission, now),
                 start_backing_off: !may_start,
                 failed_before: failures.is_some(),
+                replace_requested: pod
+                    .annotations()
+                    .get(labels::annotations::REPLACE_NODE)
+                    .is_some_and(|v| v == "true"),
+                replacing: replacing.contains(&name),
                 pod: name,
             }
         })

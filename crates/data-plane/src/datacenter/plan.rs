@@ -108,6 +108,10 @@ pub struct NodeView {
     pub start_backing_off: bool,
     /// The pod's start failed before (it starts after the others).
     pub failed_before: bool,
+    /// The pod is annotated for replacement (a replacenode task asked for it).
+    pub replace_requested: bool,
+    /// The pod is listed in `status.nodeReplacements`: its node is being replaced.
+    pub replacing: bool,
 }
 
 impl NodeView {
@@ -233,6 +237,19 @@ pub enum Action {
         /// The error.
         error: String,
     },
+    /// Replace the pod's node: record it in `status.nodeReplacements` (written with this pass's
+    /// status, before anything is deleted).
+    BeginReplace {
+        /// Pod.
+        pod: String,
+    },
+    /// Delete the volumes and the pod of a node being replaced, so that the StatefulSet
+    /// recreates both and the new node takes over the old one's place (its start passes
+    /// `replace_ip`).
+    DeleteReplaced {
+        /// Pod.
+        pod: String,
+    },
     /// The node left the ring: shrink its rack by one and delete the pod's volumes.
     FinishDecommission {
         /// Pod.
@@ -287,7 +304,10 @@ pub fn plan(input: &PlanInput) -> Plan {
     create_and_grow(input, &mut plan);
     note_rollout(input, &mut plan);
     follow_starts(input, &mut plan);
-    if follow_decommission(input, &mut plan) || start_next(input, &mut plan) {
+    if follow_decommission(input, &mut plan)
+        || begin_replace(input, &mut plan)
+        || start_next(input, &mut plan)
+    {
         return plan;
     }
     if !all_up(input, &mut plan) {
@@ -510,6 +530,21 @@ fn ring_state(status: Option<&NodeStatus>) -> String {
         Some(NodeStatus::Left) => "LEFT".to_owned(),
         Some(other) => format!("{other:?}"),
     }
+}
+
+/// Moves one requested replacement on: first recorded in the status, then (next pass) the old
+/// pod and its volumes deleted. Not during a decommission (checked before).
+fn begin_replace(input: &PlanInput, plan: &mut Plan) -> bool {
+    let Some(node) = input.nodes.iter().find(|n| n.replace_requested) else {
+        return false;
+    };
+    let pod = node.pod.clone();
+    plan.actions.push(if node.replacing {
+        Action::DeleteReplaced { pod }
+    } else {
+        Action::BeginReplace { pod }
+    });
+    true
 }
 
 /// Starts the next node, or waits for the one starting; true when a start is under way or
@@ -837,6 +872,8 @@ mod tests {
             decommission: CallProgress::Unknown,
             start_backing_off: false,
             failed_before: false,
+            replace_requested: false,
+            replacing: false,
         }
     }
 
@@ -1101,6 +1138,24 @@ mod tests {
             }]
         );
         assert!(between.activity.updating.is_some_and(|m| m.contains("r2")));
+    }
+
+    #[test]
+    fn a_requested_replacement_begins_once_even_when_nodes_are_down() {
+        let mut nodes = all_up(1);
+        nodes[1].replace_requested = true;
+        nodes[2].ready = false;
+        let actions = plan(&input(1, 1, nodes.clone())).actions;
+        assert!(
+            actions.contains(&Action::BeginReplace { pod: "r2-0".into() }),
+            "{actions:?}"
+        );
+        nodes[1].replacing = true;
+        let actions = plan(&input(1, 1, nodes)).actions;
+        assert!(
+            actions.contains(&Action::DeleteReplaced { pod: "r2-0".into() }),
+            "{actions:?}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use k8ssandra_api::{
         condition,
     },
     conditions::{self, Condition, ConditionStatus},
-    names,
+    labels, names,
 };
 use k8ssandra_mgmt_api::NodeStatus;
 use kube::ResourceExt;
@@ -31,6 +31,8 @@ pub struct StatusInput<'a> {
     pub plan: Option<&'a Plan>,
     /// Why the spec cannot be acted on, if so.
     pub problem: Option<&'a Problem>,
+    /// Pods whose replacement began in this pass.
+    pub replacements_begun: &'a [String],
     /// Pods whose last start failed, with the error.
     pub failed_starts: Vec<(String, u32, String)>,
     /// Now.
@@ -175,11 +177,14 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
         "Stopped",
         "Running",
     ));
-    set(Condition::new(
+    let replacements = node_replacements(&previous, input);
+    let replacing = (!replacements.is_empty())
+        .then(|| format!("replacing the node of {}", replacements.join(", ")));
+    set(condition_from(
         condition::REPLACING_NODES,
-        ConditionStatus::False,
+        replacing.as_ref(),
+        "ReplacingNodes",
         "NoReplacement",
-        "",
     ));
 
     status.conditions = Some(list);
@@ -189,7 +194,12 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
     } else {
         ProgressState::Updating
     });
-    status.node_statuses = node_statuses(input.observed, previous.node_statuses.as_ref());
+    status.node_statuses = node_statuses(
+        input.observed,
+        previous.node_statuses.as_ref(),
+        &replacements,
+    );
+    status.node_replacements = (!replacements.is_empty()).then_some(replacements);
     status.observed_generation = generation;
     status.ready_nodes = Some(ready_nodes);
     let mut failed: Vec<String> = input
@@ -200,6 +210,29 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
     failed.sort();
     status.failed_starts = (!failed.is_empty()).then_some(failed);
     status
+}
+
+/// The pods being replaced: those listed before or begun now, until the new pod (without the
+/// replace annotation) is running and ready.
+fn node_replacements(previous: &CassandraDatacenterStatus, input: &StatusInput<'_>) -> Vec<String> {
+    let mut pods = previous.node_replacements.clone().unwrap_or_default();
+    for pod in input.replacements_begun {
+        if !pods.contains(pod) {
+            pods.push(pod.clone());
+        }
+    }
+    pods.retain(|name| {
+        let done = input.observed.pods.iter().any(|pod| {
+            pod.name_any() == *name
+                && !pod
+                    .annotations()
+                    .contains_key(labels::annotations::REPLACE_NODE)
+                && is_running(pod)
+                && is_ready(pod)
+        });
+        !done
+    });
+    pods
 }
 
 /// `Healthy`: every node of the datacenter that the ring lists is alive and NORMAL.
@@ -264,12 +297,24 @@ fn healthy(dc: &CassandraDatacenter, observed: &Observed) -> Condition {
 fn node_statuses(
     observed: &Observed,
     previous: Option<&BTreeMap<String, CassandraNodeStatus>>,
+    replacing: &[String],
 ) -> Option<BTreeMap<String, CassandraNodeStatus>> {
     let mut statuses = previous.cloned().unwrap_or_default();
-    let claims: Vec<String> = observed.claims.iter().map(ResourceExt::name_any).collect();
-    statuses.retain(|pod, _| claims.contains(&names::server_data_pvc(pod)));
+    // A claim being deleted belongs to a node that left: its entry goes with it.
+    let claims: Vec<String> = observed
+        .claims
+        .iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+        .map(ResourceExt::name_any)
+        .collect();
+    statuses
+        .retain(|pod, _| claims.contains(&names::server_data_pvc(pod)) || replacing.contains(pod));
     if let Some(gossip) = &observed.gossip {
-        for pod in &observed.pods {
+        for pod in observed
+            .pods
+            .iter()
+            .filter(|p| !replacing.contains(&p.name_any()))
+        {
             let Some(ip) = pod_ip(pod) else { continue };
             let Some(entry) = gossip.by_ip(ip) else {
                 continue;

@@ -5,19 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::{
-    api::core::v1::{PersistentVolumeClaim, Pod},
-    apimachinery::pkg::apis::meta::v1::Time,
-};
+use k8s_openapi::{api::core::v1::Pod, apimachinery::pkg::apis::meta::v1::Time};
 use k8ssandra_api::{
     control::{CassandraTask, PodJobStatus},
-    names,
+    labels,
 };
 use k8ssandra_mgmt_api::{JobId, ManagementApiClient, Submission};
 use k8ssandra_reconcile::events::Severity;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, Preconditions},
+    api::{DeleteParams, Patch, PatchParams, Preconditions},
 };
 
 use super::{
@@ -127,16 +124,17 @@ impl Acting<'_> {
                 tracing::debug!(task = %self.task.name_any(), %pod, %job, "job accepted");
             }
             Action::DeletePod { pod, uid, claim } => {
-                if *claim {
-                    self.delete_claim(pod).await?;
-                }
-                self.delete_pod(pod, uid).await?;
                 let (reason, note) = if *claim {
+                    self.request_replacement(pod).await?;
                     (
                         "ReplacingNode",
-                        format!("deleted pod {pod} and its data volume claim: it comes back empty"),
+                        format!(
+                            "asked for the node of pod {pod} to be replaced: its volume and pod \
+                             are deleted and the new node takes over its place"
+                        ),
                     )
                 } else {
+                    self.delete_pod(pod, uid).await?;
                     (
                         "RestartingPod",
                         format!(
@@ -212,17 +210,21 @@ impl Acting<'_> {
         }
     }
 
-    /// Deletes the pod's data volume claim; it goes once the pod is gone, and the StatefulSet
-    /// creates a new, empty one with the new pod.
-    async fn delete_claim(&self, pod: &str) -> Result<(), ActError> {
-        let api =
-            Api::<PersistentVolumeClaim>::namespaced(self.ctx.client.clone(), &self.namespace());
-        let name = names::server_data_pvc(pod);
-        match api.delete(&name, &DeleteParams::default()).await {
+    /// Annotates the pod for replacement; the datacenter controller does the rest (it owns the
+    /// node's lifecycle, and starts the new node with `replace_ip`).
+    async fn request_replacement(&self, pod: &str) -> Result<(), ActError> {
+        let api = Api::<Pod>::namespaced(self.ctx.client.clone(), &self.namespace());
+        let patch = serde_json::json!({
+            "metadata": { "annotations": { labels::annotations::REPLACE_NODE: "true" } }
+        });
+        match api
+            .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(source) => Err(ActError::Kube {
-                what: format!("delete volume claim {name}"),
+                what: format!("annotate pod {pod} for replacement"),
                 source,
             }),
         }

@@ -167,6 +167,10 @@ pub fn pod_view(dc: &CassandraDatacenter, name: &str, live: Option<&Pod>) -> Pod
             uid: pod.uid().unwrap_or_default(),
             ready: is_running(pod) && is_ready(pod),
             deleting: pod.metadata.deletion_timestamp.is_some(),
+            replace_requested: pod
+                .annotations()
+                .get(labels::annotations::REPLACE_NODE)
+                .is_some_and(|v| v == "true"),
         }),
     }
 }

@@ -47,6 +47,8 @@ pub struct LivePod {
     pub ready: bool,
     /// Being deleted.
     pub deleting: bool,
+    /// Annotated for replacement: the datacenter controller replaces it.
+    pub replace_requested: bool,
 }
 
 /// A pod the task works on.
@@ -208,7 +210,8 @@ pub enum Action {
         /// The job.
         job: JobId,
     },
-    /// Delete the pod (and, for a replacement, its data volume claim) and record its UID.
+    /// Delete the pod and record its UID; for a replacement, annotate it instead, so that the
+    /// datacenter controller deletes its volume and pod and starts the new node in its place.
     DeletePod {
         /// The pod.
         pod: String,
@@ -455,6 +458,9 @@ fn follow_restart(pod: &PodInput, marker: &Marker, claim: bool, plan: &mut Plan)
         Some(live) if live.uid == *old && live.deleting => plan
             .waiting
             .push(format!("waiting for pod {name} to terminate")),
+        Some(live) if live.uid == *old && live.replace_requested => plan.waiting.push(format!(
+            "waiting for the datacenter controller to replace the node of {name}"
+        )),
         // The deletion did not happen (the pass failed after recording it): delete again.
         Some(live) if live.uid == *old => delete(pod, claim, plan),
         Some(live) if live.ready && !live.deleting => {
@@ -588,6 +594,7 @@ mod tests {
                 uid: format!("{name}-uid"),
                 ready,
                 deleting: false,
+                replace_requested: false,
             }),
         }
     }
@@ -826,6 +833,7 @@ mod tests {
                 uid: uid.into(),
                 ready,
                 deleting,
+                replace_requested: false,
             });
             a
         };

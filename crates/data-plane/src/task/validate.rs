@@ -44,10 +44,8 @@ pub enum Operation {
     Call(NodeCall),
     /// Delete each pod in turn and wait until it is back and ready.
     Restart,
-    /// Delete the pod and its data volume claim, so that it comes back empty.
-    ///
-    /// The datacenter controller starts the new pod as it starts any new pod; starting it with
-    /// `replace_ip` (to take over the old node's tokens) is left for later.
+    /// Replace the pod's node: the datacenter controller, asked through an annotation, deletes
+    /// its volume and pod and starts the new node with `replace_ip` in the old one's place.
     Replace {
         /// The pod to replace.
         pod: String,
