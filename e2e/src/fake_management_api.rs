@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8ssandra_api::{labels, names};
 use k8ssandra_mgmt_api::{
     Route,
-    fake::{FakeCluster, FakeNode, Fault, NodeEvent, NodeSpec, ReadinessChange, Times},
+    fake::{FakeCluster, FakeNode, FakeTls, Fault, NodeEvent, NodeSpec, ReadinessChange, Times},
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -64,6 +64,17 @@ impl FakeManagementApi {
         clusters: &[&LocalCluster],
         cassandra_cluster: &str,
     ) -> Self {
+        Self::start_with_tls(cassandra, clusters, cassandra_cluster, None)
+    }
+
+    /// As [`FakeManagementApi::start`], every node serving HTTPS with `tls` (mutual TLS) when
+    /// given.
+    pub fn start_with_tls(
+        cassandra: FakeCluster,
+        clusters: &[&LocalCluster],
+        cassandra_cluster: &str,
+        tls: Option<FakeTls>,
+    ) -> Self {
         let registry = Arc::new(Mutex::new(Registry::default()));
         let mut tasks = Vec::new();
         let selector = format!(
@@ -78,6 +89,7 @@ impl FakeManagementApi {
                 selector.clone(),
                 cassandra.clone(),
                 Arc::clone(&registry),
+                tls.clone(),
             )));
         }
         tasks.push(tokio::spawn(drive_readiness(
@@ -146,13 +158,14 @@ async fn serve_pods(
     selector: String,
     cassandra: FakeCluster,
     registry: Arc<Mutex<Registry>>,
+    tls: Option<FakeTls>,
 ) {
     let pods: Api<Pod> = Api::all(client.clone());
     let mut events = watcher::watcher(pods, watcher::Config::default().labels(&selector)).boxed();
     while let Some(event) = events.next().await {
         match event {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
-                reconcile_pod(&client, &cassandra, &registry, &pod).await;
+                reconcile_pod(&client, &cassandra, &registry, &pod, tls.as_ref()).await;
             }
             Ok(Event::Delete(pod)) => {
                 let node = registry
@@ -176,6 +189,7 @@ async fn reconcile_pod(
     cassandra: &FakeCluster,
     registry: &Arc<Mutex<Registry>>,
     pod: &Pod,
+    tls: Option<&FakeTls>,
 ) {
     let uid = pod.uid().unwrap_or_default();
     let pod_labels = pod.labels();
@@ -220,6 +234,10 @@ async fn reconcile_pod(
         ip,
     )
     .seed(seed);
+    let spec = match tls {
+        Some(tls) => spec.tls(tls.clone()),
+        None => spec,
+    };
     // A pod recreated before the old one's deletion event arrives takes over its IP or its disk:
     // the old pod is gone, so is its node.
     let stale: Vec<FakeNode> = registry.lock().map_or_else(

@@ -11,7 +11,7 @@ use k8ssandra_api::{
 };
 use k8ssandra_mgmt_api::{
     ClientSettings,
-    fake::{FakeCluster, FakeClusterConfig},
+    fake::{FakeCluster, FakeClusterConfig, FakeTls},
 };
 use kube::{
     Api, ResourceExt,
@@ -45,12 +45,25 @@ impl Scenario {
     /// # Errors
     /// When the fleet does not start.
     pub async fn start(name: &str, cassandra_cluster: &str) -> Result<Self, HarnessError> {
+        Self::start_with_tls(name, cassandra_cluster, None).await
+    }
+
+    /// As [`Scenario::start`], the fake Management API serving mutual TLS with `tls` when given.
+    ///
+    /// # Errors
+    /// When the fleet does not start.
+    pub async fn start_with_tls(
+        name: &str,
+        cassandra_cluster: &str,
+        tls: Option<FakeTls>,
+    ) -> Result<Self, HarnessError> {
         let fleet = FleetConfig::new(name, 1).install_crds(true).start().await?;
         fleet.cluster(0).create_namespace(NAMESPACE).await?;
-        let mgmt = FakeManagementApi::start(
+        let mgmt = FakeManagementApi::start_with_tls(
             FakeCluster::new(FakeClusterConfig::fast()),
             &[fleet.cluster(0)],
             cassandra_cluster,
+            tls,
         );
         let operator = DataPlaneOperator::start(fleet.cluster(0), settings())?;
         Ok(Self {

@@ -478,3 +478,103 @@ async fn stopping_and_resuming_keeps_every_volume_and_host_id() {
     assert_eq!(resumed, host_ids, "same host IDs after resume");
     assert_eq!(scenario.claim_names().await.expect("claims"), claims);
 }
+
+/// A CA and certificates it signs, as a user's PKI would give them.
+struct Pki {
+    ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "management-api-ca");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).expect("CA");
+        Self {
+            ca_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// (certificate, key) PEM for `name`.
+    fn issue(&self, name: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test]
+async fn the_management_api_is_reached_over_mutual_tls_once_its_secret_exists() {
+    let pki = Pki::new();
+    let (server_cert, server_key) =
+        pki.issue("cassandra", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) =
+        pki.issue("operator", rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let tls = k8ssandra_mgmt_api::fake::FakeTls {
+        server_chain_pem: server_cert,
+        server_key_pem: server_key,
+        client_ca_pem: pki.ca_pem.clone(),
+    };
+    let scenario = Scenario::start_with_tls("dc_mutual_tls", "cluster1", Some(tls))
+        .await
+        .expect("scenario");
+    let manual = "  managementApiAuth:\n    manual:\n      clientSecretName: mgmt-client\n      \
+                  serverSecretName: mgmt-server\n";
+    let yaml = SAMPLE.replace("  managementApiAuth:\n    insecure: {}\n", manual);
+    assert!(
+        yaml.contains("clientSecretName"),
+        "the sample changed: {SAMPLE}"
+    );
+
+    // Without the client Secret: refused with its name, and nothing is started.
+    scenario.apply(&yaml).await.expect("datacenter applies");
+    let dc = scenario
+        .wait_for("dc1", "Valid=False", |dc| {
+            condition(dc, condition::VALID)
+                .is_some_and(|c| c.reason.as_deref() == Some("ManagementApiAuthInvalid"))
+        })
+        .await
+        .expect("refused");
+    let message = condition(&dc, condition::VALID)
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("mgmt-client"), "{message}");
+    assert_eq!(scenario.mgmt.cassandra().calls().len(), 0);
+
+    let b64 = |pem: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    };
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mgmt-client\ntype: kubernetes.io/tls\n\
+         data:\n  ca.crt: {}\n  tls.crt: {}\n  tls.key: {}\n",
+        b64(&pki.ca_pem),
+        b64(&client_cert),
+        b64(&client_key)
+    );
+    scenario.apply(&secret).await.expect("Secret applies");
+    let dc = scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("comes up over TLS");
+    assert!(is_true(&dc, condition::VALID));
+    assert!(is_true(&dc, condition::HEALTHY));
+    let metrics = scenario.operator().metrics_text();
+    assert!(
+        metrics.contains(
+            r#"mgmt_api_call_duration_seconds_count{method="POST",route="/api/v0/lifecycle/start",result="success"} 3"#
+        ),
+        "{metrics}"
+    );
+}

@@ -13,4 +13,5 @@
 
 pub mod build;
 pub mod datacenter;
+pub mod mgmt_access;
 pub mod task;

@@ -45,6 +45,12 @@ impl ClientSettings {
         Self::with_transport(Transport::MutualTls(tls))
     }
 
+    /// The same settings (port, timeouts, metrics) over mutual TLS.
+    pub fn with_mutual_tls(mut self, tls: MutualTls) -> Self {
+        self.transport = Transport::MutualTls(tls);
+        self
+    }
+
     fn with_transport(transport: Transport) -> Self {
         Self {
             transport,

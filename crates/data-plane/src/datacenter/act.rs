@@ -9,7 +9,7 @@ use k8s_openapi::api::{
     core::v1::{PersistentVolumeClaim, Pod},
 };
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels, names, quantity};
-use k8ssandra_mgmt_api::{ManagementApiClient, Submission};
+use k8ssandra_mgmt_api::{ClientSettings, ManagementApiClient, Submission};
 use k8ssandra_reconcile::{apply::apply, events::Severity};
 use kube::{
     Api, Resource, ResourceExt,
@@ -60,6 +60,7 @@ pub struct ActReport {
 /// When a Kubernetes write fails; the actions before it stay done, and the next pass plans anew.
 pub async fn act(
     ctx: &Context,
+    mgmt: &ClientSettings,
     dc: &CassandraDatacenter,
     observed: &Observed,
     plan: &Plan,
@@ -68,7 +69,12 @@ pub async fn act(
     let live_uids: Vec<String> = observed.pods.iter().filter_map(|p| p.uid()).collect();
     ctx.calls
         .retain_pods(&live_uids.iter().map(String::as_str).collect::<Vec<_>>());
-    let act = Acting { ctx, dc, observed };
+    let act = Acting {
+        ctx,
+        mgmt,
+        dc,
+        observed,
+    };
     for action in &plan.actions {
         act.one(action, &mut report).await?;
     }
@@ -77,6 +83,7 @@ pub async fn act(
 
 struct Acting<'a> {
     ctx: &'a Context,
+    mgmt: &'a ClientSettings,
     dc: &'a CassandraDatacenter,
     observed: &'a Observed,
 }
@@ -105,7 +112,7 @@ impl Acting<'_> {
     fn mgmt(&self, pod: &Pod) -> Result<(ManagementApiClient, IpAddr), ActError> {
         let ip = pod_ip(pod)
             .ok_or_else(|| ActError::Gone(format!("the IP of pod {}", pod.name_any())))?;
-        Ok((self.ctx.mgmt.client(&pod.name_any(), ip), ip))
+        Ok((self.mgmt.client(&pod.name_any(), ip), ip))
     }
 
     fn statefulset_name(&self, rack: &str) -> String {

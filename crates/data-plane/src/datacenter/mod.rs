@@ -1,4 +1,4 @@
-//! The CassandraDatacenter controller: one pass is validate → observe → children → plan → act →
+//! The CassandraDatacenter controller: one pass is observe → validate → children → plan → act →
 //! status, each step a module of its own. See `docs/data-plane.md` for the rules.
 
 pub mod act;
@@ -9,7 +9,10 @@ pub mod plan;
 pub mod status;
 pub mod validate;
 
-use std::{sync::Arc, time::Duration, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
 use k8s_openapi::{
@@ -214,9 +217,15 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         return Ok(Requeue::await_change());
     }
     let now = now();
-    let observed = observe::observe(ctx, dc).await?;
+    let mgmt = crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, dc).await;
+    let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await?;
+    let access_problem = mgmt.as_ref().err().map(|error| validate::Problem {
+        reason: error.reason(),
+        message: error.to_string(),
+    });
     let problem = validate::validate_spec(dc, &ctx.images)
-        .or_else(|| validate::validate_against_live(dc, &observed.statefulsets));
+        .or_else(|| validate::validate_against_live(dc, &observed.statefulsets))
+        .or(access_problem);
     if let Some(problem) = &problem {
         write_status(
             ctx,
@@ -228,9 +237,20 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
             now,
         )
         .await?;
-        return Ok(Requeue::requeue(ctx.timings.idle_requeue));
+        // A spec problem waits for the next spec change; a missing or wrong Secret is not
+        // watched, so look again soon.
+        let again = if mgmt.is_err() {
+            ctx.timings.busy_requeue
+        } else {
+            ctx.timings.idle_requeue
+        };
+        return Ok(Requeue::requeue(again));
     }
 
+    // An access problem was reported above; what is left is the way to the pods.
+    let Ok(mgmt) = mgmt else {
+        return Ok(Requeue::requeue(ctx.timings.idle_requeue));
+    };
     children::apply_children(ctx, dc).await?;
     let input = match observe::plan_input(dc, &observed, &ctx.calls, &ctx.images, Instant::now()) {
         Ok(input) => input,
@@ -254,7 +274,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     };
     let plan = plan::plan(&input);
     tracing::debug!(datacenter = %dc.name_any(), actions = ?plan.actions, "plan");
-    let report = act::act(ctx, dc, &observed, &plan).await?;
+    let report = act::act(ctx, &mgmt, dc, &observed, &plan).await?;
     write_status(
         ctx,
         dc,

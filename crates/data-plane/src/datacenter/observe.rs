@@ -12,7 +12,7 @@ use k8ssandra_api::{
     cassandra::{CassandraDatacenter, condition},
     conditions, labels, names,
 };
-use k8ssandra_mgmt_api::{EndpointStates, JobStatus, NodeStatus};
+use k8ssandra_mgmt_api::{ClientSettings, EndpointStates, JobStatus, NodeStatus};
 use kube::{Api, ResourceExt, api::ListParams};
 
 use super::{
@@ -62,7 +62,11 @@ pub fn selector(dc: &CassandraDatacenter) -> String {
 ///
 /// # Errors
 /// When a list request fails.
-pub async fn observe(ctx: &Context, dc: &CassandraDatacenter) -> Result<Observed, ObserveError> {
+pub async fn observe(
+    ctx: &Context,
+    dc: &CassandraDatacenter,
+    mgmt: Option<&ClientSettings>,
+) -> Result<Observed, ObserveError> {
     let namespace = dc.namespace().unwrap_or_default();
     let params = ListParams::default().labels(&selector(dc));
     let statefulsets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace)
@@ -89,8 +93,12 @@ pub async fn observe(ctx: &Context, dc: &CassandraDatacenter) -> Result<Observed
             source,
         })?
         .items;
-    let gossip = read_gossip(ctx, &pods).await;
-    poll_decommission_jobs(ctx, &pods).await;
+    // Without a way to reach the Management API (its TLS Secret is wrong), the ring is unknown.
+    let mut gossip = None;
+    if let Some(mgmt) = mgmt {
+        gossip = read_gossip(mgmt, &pods).await;
+        poll_decommission_jobs(ctx, mgmt, &pods).await;
+    }
     Ok(Observed {
         statefulsets,
         pods,
@@ -100,10 +108,10 @@ pub async fn observe(ctx: &Context, dc: &CassandraDatacenter) -> Result<Observed
 }
 
 /// The ring, from the first ready pod that answers.
-async fn read_gossip(ctx: &Context, pods: &[Pod]) -> Option<EndpointStates> {
+async fn read_gossip(mgmt: &ClientSettings, pods: &[Pod]) -> Option<EndpointStates> {
     for pod in pods.iter().filter(|p| is_ready(p) && is_running(p)) {
         let Some(ip) = pod_ip(pod) else { continue };
-        match ctx.mgmt.client(&pod.name_any(), ip).endpoints().await {
+        match mgmt.client(&pod.name_any(), ip).endpoints().await {
             Ok(states) => return Some(states),
             Err(error) => tracing::debug!(%error, "reading the ring"),
         }
@@ -112,14 +120,14 @@ async fn read_gossip(ctx: &Context, pods: &[Pod]) -> Option<EndpointStates> {
 }
 
 /// Polls the jobs of decommissions accepted as jobs, and records how they ended.
-async fn poll_decommission_jobs(ctx: &Context, pods: &[Pod]) {
+async fn poll_decommission_jobs(ctx: &Context, mgmt: &ClientSettings, pods: &[Pod]) {
     for pod in pods {
         let uid = pod.uid().unwrap_or_default();
         let Some(job) = ctx.calls.pending_job(&uid, CallKind::Decommission) else {
             continue;
         };
         let Some(ip) = pod_ip(pod) else { continue };
-        match ctx.mgmt.client(&pod.name_any(), ip).job(&job).await {
+        match mgmt.client(&pod.name_any(), ip).job(&job).await {
             Ok(Some(job)) => match job.status {
                 JobStatus::Completed => ctx.calls.finish(&uid, CallKind::Decommission, Ok(None)),
                 JobStatus::Error => ctx.calls.finish(

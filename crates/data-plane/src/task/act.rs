@@ -176,7 +176,12 @@ impl Acting<'_> {
         };
         let pod = self.pod(name)?;
         let ip = pod_ip(pod).ok_or_else(|| ActError::Gone(format!("the IP of pod {name}")))?;
-        let client = self.ctx.mgmt.client(name, ip);
+        let Some(mgmt) = &self.observed.mgmt else {
+            return Err(ActError::Gone(format!(
+                "the Management API of pod {name} (its access is misconfigured)"
+            )));
+        };
+        let client = mgmt.client(name, ip);
         let ticket = self.ctx.calls.begin(&self.task_uid(), name);
         let calls = self.ctx.calls.clone();
         let call = call.clone();

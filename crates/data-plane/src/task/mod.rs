@@ -266,6 +266,14 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
         write_status(ctx, &task, &state, observe::records(&task), &now).await?;
         return Ok(Requeue::requeue(ctx.timings.wait));
     };
+    if let Some(message) = &observed.access_error {
+        let state = TaskState::Pending {
+            reason: "ManagementApiAuthInvalid",
+            message: message.clone(),
+        };
+        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        return Ok(Requeue::requeue(ctx.timings.wait));
+    }
     let input = observe::plan_input(&task, &operation, dc, &observed, &ctx.calls);
     if input.pods.is_empty() {
         // A datacenter without pods may be coming up; arguments that match none of its pods

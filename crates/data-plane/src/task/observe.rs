@@ -9,7 +9,7 @@ use k8ssandra_api::{
     control::{CassandraTask, PodJobStatus},
     labels, names,
 };
-use k8ssandra_mgmt_api::JobStatus;
+use k8ssandra_mgmt_api::{ClientSettings, JobStatus};
 use kube::{Api, ResourceExt, api::ListParams};
 
 use super::{
@@ -42,6 +42,11 @@ pub struct Observed {
     pub pods: Vec<Pod>,
     /// What polling each recorded job said, by pod.
     pub polls: BTreeMap<String, JobPoll>,
+    /// How to reach the datacenter's Management API; `None` when it cannot be (see
+    /// `access_error`).
+    pub mgmt: Option<ClientSettings>,
+    /// Why the datacenter's Management API cannot be reached as configured.
+    pub access_error: Option<String>,
 }
 
 /// Namespace and name of the task's datacenter (its namespace defaults to the task's).
@@ -81,16 +86,30 @@ pub async fn observe(ctx: &Context, task: &CassandraTask) -> Result<Observed, Ob
             source,
         })?
         .items;
-    let polls = poll_jobs(ctx, task, &pods).await;
+    let (mgmt, access_error) =
+        match crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, &dc).await {
+            Ok(mgmt) => (Some(mgmt), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+    let polls = match &mgmt {
+        Some(mgmt) => poll_jobs(mgmt, task, &pods).await,
+        None => BTreeMap::new(),
+    };
     Ok(Observed {
         datacenter: Some(dc),
         pods,
         polls,
+        mgmt,
+        access_error,
     })
 }
 
 /// Asks each running pod with a recorded job how the job goes.
-async fn poll_jobs(ctx: &Context, task: &CassandraTask, pods: &[Pod]) -> BTreeMap<String, JobPoll> {
+async fn poll_jobs(
+    mgmt: &ClientSettings,
+    task: &CassandraTask,
+    pods: &[Pod],
+) -> BTreeMap<String, JobPoll> {
     let mut polls = BTreeMap::new();
     for (name, record) in records(task) {
         let Progress::Running(Marker::Job(job)) = plan::progress(Some(&record)) else {
@@ -102,7 +121,7 @@ async fn poll_jobs(ctx: &Context, task: &CassandraTask, pods: &[Pod]) -> BTreeMa
         let Some(ip) = pod_ip(pod).filter(|_| is_running(pod)) else {
             continue;
         };
-        let poll = match ctx.mgmt.client(&name, ip).job(&job).await {
+        let poll = match mgmt.client(&name, ip).job(&job).await {
             Ok(Some(job)) => match job.status {
                 JobStatus::Completed => JobPoll::Completed,
                 JobStatus::Error => JobPoll::Failed(
@@ -320,7 +339,7 @@ spec:
         let observed = Observed {
             datacenter: Some(dc.clone()),
             pods: vec![pod("cluster1-dc1-rack2-sts-0", "rack2")],
-            polls: BTreeMap::new(),
+            ..Observed::default()
         };
         let input = plan_input(
             &task,
