@@ -161,6 +161,21 @@ pub fn is_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The scheduler said it cannot place the pod.
+#[must_use]
+pub fn is_unschedulable(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+            })
+        })
+}
+
 /// Running, with an IP, and not being deleted.
 #[must_use]
 pub fn is_running(pod: &Pod) -> bool {
@@ -276,6 +291,7 @@ pub fn plan_input(
                     .get(labels::annotations::REPLACE_NODE)
                     .is_some_and(|v| v == "true"),
                 replacing: replacing.contains(&name),
+                unschedulable: is_unschedulable(pod),
                 pod: name,
             }
         })

@@ -112,6 +112,8 @@ pub struct NodeView {
     pub replace_requested: bool,
     /// The pod is listed in `status.nodeReplacements`: its node is being replaced.
     pub replacing: bool,
+    /// The scheduler cannot place the pod.
+    pub unschedulable: bool,
 }
 
 impl NodeView {
@@ -570,52 +572,108 @@ fn start_next(input: &PlanInput, plan: &mut Plan) -> bool {
         }
         return true;
     }
-    let candidates: Vec<&NodeView> = input
-        .nodes
-        .iter()
-        .filter(|n| {
-            n.running
-                && !n.ready
-                && matches!(
-                    n.state,
-                    NodeState::ReadyToStart | NodeState::StartedNotReady
-                )
-        })
-        .collect();
-    if candidates.is_empty() {
+    let slots = slots_to_start(input);
+    if slots.is_empty() {
         return false;
     }
-    let Some(next) = next_to_start(input, &candidates) else {
-        for node in &candidates {
+    let Some(next) = next_to_start(input, &slots) else {
+        for slot in &slots {
             plan.activity.waiting.push(format!(
                 "{} waits to retry its start after a failure",
-                node.pod
+                slot.name()
             ));
         }
         return true;
     };
+    // Nodes start in order: a pod that comes first but does not run yet is waited for (the
+    // StatefulSet creates it, the scheduler places it), so the order does not depend on which
+    // pod the scheduler happened to place first.
+    let Some(node) = next.node.filter(|n| n.running) else {
+        plan.activity.waiting.push(format!(
+            "waiting for {} to run: it starts next",
+            next.name()
+        ));
+        return true;
+    };
     let seed_up = input.remote_seed_up || input.nodes.iter().any(|n| n.seed && n.up());
-    if !seed_up && !next.seed {
+    if !seed_up && !node.seed {
         plan.actions.push(Action::LabelSeed {
-            pod: next.pod.clone(),
+            pod: node.pod.clone(),
             seed: true,
         });
     } else {
         plan.actions.push(Action::Start {
-            pod: next.pod.clone(),
+            pod: node.pod.clone(),
         });
     }
     true
 }
 
-/// The first node of a rack that has none up, in rack order; else the highest ordinal, nodes
-/// that failed before last.
-fn next_to_start<'a>(input: &PlanInput, candidates: &[&'a NodeView]) -> Option<&'a NodeView> {
-    let eligible: Vec<&NodeView> = candidates
-        .iter()
-        .copied()
-        .filter(|n| !n.start_backing_off)
-        .collect();
+/// A place where a node is to start: a pod a rack's StatefulSet has or is about to have.
+struct Slot<'a> {
+    rack: &'a str,
+    rack_index: usize,
+    ordinal: u32,
+    /// The pod, once it exists.
+    node: Option<&'a NodeView>,
+}
+
+impl Slot<'_> {
+    fn name(&self) -> String {
+        match self.node {
+            Some(node) => node.pod.clone(),
+            None => format!("pod {} of rack {}", self.ordinal, self.rack),
+        }
+    }
+
+    fn failed_before(&self) -> bool {
+        self.node.is_some_and(|n| n.failed_before)
+    }
+
+    fn backing_off(&self) -> bool {
+        self.node.is_some_and(|n| n.start_backing_off)
+    }
+}
+
+/// Every pod of the StatefulSets that still has to start: not started yet (or not ready since),
+/// missing or not running yet; pods the scheduler cannot place are left out, so that they do not
+/// hold the others back.
+fn slots_to_start(input: &PlanInput) -> Vec<Slot<'_>> {
+    let mut slots = Vec::new();
+    for (rack_index, rack) in input.racks.iter().enumerate() {
+        for ordinal in 0..rack.replicas() {
+            let node = input
+                .nodes
+                .iter()
+                .find(|n| n.rack == rack.name && n.ordinal == ordinal);
+            let waiting = match node {
+                None => true,
+                Some(n) => {
+                    !n.unschedulable
+                        && !n.ready
+                        && matches!(
+                            n.state,
+                            NodeState::ReadyToStart | NodeState::StartedNotReady
+                        )
+                }
+            };
+            if waiting {
+                slots.push(Slot {
+                    rack: &rack.name,
+                    rack_index,
+                    ordinal,
+                    node,
+                });
+            }
+        }
+    }
+    slots
+}
+
+/// The first pod of a rack that has no node up, in rack order; else the highest ordinal (racks in
+/// order on a tie), nodes that failed before last. `None` when every one backs off.
+fn next_to_start<'s, 'a>(input: &PlanInput, slots: &'s [Slot<'a>]) -> Option<&'s Slot<'a>> {
+    let eligible: Vec<&Slot<'a>> = slots.iter().filter(|s| !s.backing_off()).collect();
     for rack in &input.racks {
         let rack_has_up = input.nodes.iter().any(|n| n.rack == rack.name && n.up());
         if rack_has_up {
@@ -623,16 +681,19 @@ fn next_to_start<'a>(input: &PlanInput, candidates: &[&'a NodeView]) -> Option<&
         }
         if let Some(first) = eligible
             .iter()
-            .filter(|n| n.rack == rack.name)
-            .min_by_key(|n| (n.failed_before, n.ordinal))
+            .filter(|s| s.rack == rack.name)
+            .min_by_key(|s| (s.failed_before(), s.ordinal))
         {
             return Some(first);
         }
     }
-    let rack_index = |n: &NodeView| input.racks.iter().position(|r| r.name == n.rack);
-    eligible
-        .into_iter()
-        .min_by_key(|n| (n.failed_before, std::cmp::Reverse(n.ordinal), rack_index(n)))
+    eligible.into_iter().min_by_key(|s| {
+        (
+            s.failed_before(),
+            std::cmp::Reverse(s.ordinal),
+            s.rack_index,
+        )
+    })
 }
 
 /// Whether every wanted pod exists and is up; says what is missing otherwise.
@@ -874,6 +935,7 @@ mod tests {
             failed_before: false,
             replace_requested: false,
             replacing: false,
+            unschedulable: false,
         }
     }
 
@@ -963,16 +1025,59 @@ mod tests {
         assert!(plan.activity.waiting[0].contains("r1-0"));
     }
 
+    /// Racks r1, r2, r3 with these replica counts (the wanted counts too).
+    fn with_replicas(replicas: [u32; 3], nodes: Vec<NodeView>) -> PlanInput {
+        let mut input = input(0, 0, nodes);
+        for (slot, count) in input.racks.iter_mut().zip(replicas) {
+            let name = slot.name.clone();
+            *slot = rack(&name, count, Some(count));
+        }
+        input
+    }
+
     #[test]
     fn after_one_per_rack_the_highest_ordinal_starts_and_failed_nodes_go_last() {
         let mut nodes = all_up(1);
         nodes.extend([fresh("r1", 1), fresh("r1", 2), fresh("r2", 1)]);
-        assert_eq!(plan(&input(3, 3, nodes.clone())).actions, [start("r1-2")]);
+        let replicas = [3, 2, 1];
+        assert_eq!(
+            plan(&with_replicas(replicas, nodes.clone())).actions,
+            [start("r1-2")]
+        );
         nodes[4].failed_before = true;
-        assert_eq!(plan(&input(3, 3, nodes.clone())).actions, [start("r1-1")]);
+        assert_eq!(
+            plan(&with_replicas(replicas, nodes.clone())).actions,
+            [start("r1-1")]
+        );
         nodes[3].start_backing_off = true;
         nodes[3].failed_before = true;
-        assert_eq!(plan(&input(3, 3, nodes)).actions, [start("r2-1")]);
+        assert_eq!(
+            plan(&with_replicas(replicas, nodes)).actions,
+            [start("r2-1")]
+        );
+    }
+
+    #[test]
+    fn the_next_node_in_order_is_waited_for_until_its_pod_runs_unless_it_cannot_be_scheduled() {
+        // r1-0 does not run yet: r2-0, which runs, does not jump the queue.
+        let mut pending = fresh("r1", 0);
+        pending.running = false;
+        let nodes = vec![pending.clone(), fresh("r2", 0), fresh("r3", 0)];
+        let waiting = plan(&input(1, 1, nodes));
+        assert!(waiting.actions.is_empty(), "{:?}", waiting.actions);
+        assert!(waiting.activity.waiting[0].contains("r1-0"));
+        // Nor does a pod that does not exist yet let a later one go first.
+        let missing = plan(&input(1, 1, vec![fresh("r2", 0), fresh("r3", 0)]));
+        assert!(missing.actions.is_empty(), "{:?}", missing.actions);
+        assert!(missing.activity.waiting[0].contains("pod 0 of rack r1"));
+        // A pod the scheduler cannot place does not hold the others back.
+        pending.unschedulable = true;
+        let mut seeded = fresh("r2", 0);
+        seeded.seed = true;
+        assert_eq!(
+            plan(&input(1, 1, vec![pending, seeded, fresh("r3", 0)])).actions,
+            [start("r2-0")]
+        );
     }
 
     #[test]
@@ -982,7 +1087,7 @@ mod tests {
         failed.start_backing_off = true;
         failed.failed_before = true;
         nodes.push(failed);
-        let plan = plan(&input(2, 2, nodes));
+        let plan = plan(&with_replicas([2, 1, 1], nodes));
         assert!(plan.actions.is_empty());
         assert!(plan.activity.waiting[0].contains("r1-1"));
     }
