@@ -7,9 +7,12 @@
 //! 3. `Starting` pods that turned ready are marked `Started`; a failed start is rolled back;
 //! 4. a decommission in progress is followed until the node left the ring, then its rack shrinks
 //!    by one and its volumes are deleted;
-//! 5. one node starts at a time: first one per rack in rack order, then the rest, highest ordinal
-//!    first; the first node starts as a seed when no seed is up;
-//! 6. once every node is up: seed labels follow the wanted seed count, a surplus node is
+//! 5. a requested replacement is recorded in the status, then the old pod and its volumes are
+//!    deleted (the new node starts with `replace_ip`);
+//! 6. one node starts at a time: first one per rack in rack order, then the rest, highest ordinal
+//!    first, each waited for until its pod runs; the first node starts as a seed when no seed is
+//!    up;
+//! 7. once every node is up: seed labels follow the wanted seed count, a surplus node is
 //!    decommissioned (largest rack first, highest ordinal), a changed pod template is rolled out
 //!    one rack at a time, and an empty rack removed from the spec loses its StatefulSet.
 
