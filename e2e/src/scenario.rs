@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8ssandra_api::{
-    cassandra::CassandraDatacenter,
+    cassandra::{CassandraDatacenter, CassandraNodeStatus},
     conditions::{self, Condition},
 };
 use k8ssandra_mgmt_api::{
@@ -24,6 +24,16 @@ use crate::{
 
 /// Namespace of the scenario's datacenter.
 pub const NAMESPACE: &str = "cass";
+
+/// The three-rack sample: datacenter `dc1` of Cassandra cluster `cluster1`, one node per rack.
+pub const THREE_RACK_SAMPLE: &str =
+    include_str!("../../config/samples/cassandra-datacenter-three-racks.yaml");
+
+/// Pod `ordinal` of `rack` in the sample datacenter.
+#[must_use]
+pub fn sample_pod(rack: &str, ordinal: u32) -> String {
+    format!("cluster1-dc1-{rack}-sts-{ordinal}")
+}
 
 /// How long a scenario waits for the operator to converge.
 pub const CONVERGE: Duration = Duration::from_secs(90);
@@ -71,6 +81,18 @@ impl Scenario {
             mgmt,
             fleet,
         })
+    }
+
+    /// A scenario whose sample datacenter ([`THREE_RACK_SAMPLE`]) is up, and the datacenter as
+    /// it converged.
+    ///
+    /// # Errors
+    /// When the fleet does not start or the datacenter does not converge.
+    pub async fn with_sample(name: &str) -> Result<(Self, CassandraDatacenter), HarnessError> {
+        let scenario = Self::start(name, "cluster1").await?;
+        scenario.apply(THREE_RACK_SAMPLE).await?;
+        let dc = scenario.wait_converged("dc1", 3).await?;
+        Ok((scenario, dc))
     }
 
     /// The cluster.
@@ -219,6 +241,17 @@ impl Scenario {
 #[must_use]
 pub fn settings() -> ClientSettings {
     ClientSettings::insecure().with_timeout_for_all(Duration::from_secs(5))
+}
+
+/// What the datacenter records of the node in `pod` (host ID, IP, rack).
+#[must_use]
+pub fn node_status(dc: &CassandraDatacenter, pod: &str) -> Option<CassandraNodeStatus> {
+    dc.status
+        .as_ref()?
+        .node_statuses
+        .as_ref()?
+        .get(pod)
+        .cloned()
 }
 
 /// The condition `type_` of a datacenter.

@@ -18,20 +18,18 @@ use k8ssandra_api::{
     control::{CassandraTask, task_condition},
     labels,
 };
-use k8ssandra_e2e::scenario::{NAMESPACE, Scenario};
+use k8ssandra_e2e::scenario::{NAMESPACE, Scenario, node_status};
 use k8ssandra_mgmt_api::{
     Route,
     fake::{Fault, Times},
 };
 use kube::{Api, ResourceExt, api::ListParams};
 
-const SAMPLE: &str = include_str!("../../config/samples/cassandra-datacenter-three-racks.yaml");
-
 /// How long a task may take on three pods.
 const TASK_LIMIT: Duration = Duration::from_secs(90);
 
 fn pod(rack: &str) -> String {
-    format!("cluster1-dc1-{rack}-sts-0")
+    k8ssandra_e2e::scenario::sample_pod(rack, 0)
 }
 
 fn all_pods() -> Vec<String> {
@@ -114,13 +112,7 @@ fn cleanup_calls(scenario: &Scenario) -> Vec<String> {
 }
 
 async fn started_scenario(name: &str) -> Scenario {
-    let scenario = Scenario::start(name, "cluster1").await.expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    scenario
-        .wait_converged("dc1", 3)
-        .await
-        .expect("dc1 comes up");
-    scenario
+    Scenario::with_sample(name).await.expect("dc1 comes up").0
 }
 
 #[tokio::test]
@@ -382,22 +374,11 @@ async fn a_job_failing_on_one_pod_fails_the_task_after_its_retry() {
 
 #[tokio::test]
 async fn replacenode_gives_the_pod_a_new_volume_and_starts_it_in_the_old_nodes_place() {
-    let scenario = Scenario::start("task_replacenode", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    let dc = scenario
-        .wait_converged("dc1", 3)
+    let (scenario, dc) = Scenario::with_sample("task_replacenode")
         .await
         .expect("dc1 comes up");
     let replaced = pod("rack2");
-    let old = dc
-        .status
-        .as_ref()
-        .and_then(|s| s.node_statuses.as_ref())
-        .and_then(|n| n.get(&replaced))
-        .cloned()
-        .expect("node status of rack2");
+    let old = node_status(&dc, &replaced).expect("node status of rack2");
     let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
         Api::namespaced(scenario.cluster().client(), NAMESPACE);
     let claim_name = format!("server-data-{replaced}");
@@ -447,13 +428,7 @@ async fn replacenode_gives_the_pod_a_new_volume_and_starts_it_in_the_old_nodes_p
         &dc,
         k8ssandra_api::cassandra::condition::REPLACING_NODES
     ));
-    let now = dc
-        .status
-        .as_ref()
-        .and_then(|s| s.node_statuses.as_ref())
-        .and_then(|n| n.get(&replaced))
-        .cloned()
-        .expect("node status");
+    let now = node_status(&dc, &replaced).expect("node status");
     assert_eq!(
         now.host_id, old.host_id,
         "the new node took over the host ID"

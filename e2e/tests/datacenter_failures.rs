@@ -19,12 +19,10 @@ use kube::{
     api::{DeleteParams, ListParams},
 };
 
-const SAMPLE: &str = include_str!("../../config/samples/cassandra-datacenter-three-racks.yaml");
+use k8ssandra_e2e::scenario::THREE_RACK_SAMPLE as SAMPLE;
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn pod(rack: &str, ordinal: u32) -> String {
-    format!("cluster1-dc1-{rack}-sts-{ordinal}")
-}
+use k8ssandra_e2e::scenario::sample_pod as pod;
 
 /// Notes of the Events about dc1 with `reason`.
 async fn event_notes(scenario: &Scenario, reason: &str) -> Vec<String> {
@@ -52,13 +50,7 @@ async fn pod_label(scenario: &Scenario, name: &str, label: &str) -> Option<Strin
 }
 
 fn host_id(dc: &k8ssandra_api::cassandra::CassandraDatacenter, pod: &str) -> Option<String> {
-    dc.status
-        .as_ref()?
-        .node_statuses
-        .as_ref()?
-        .get(pod)?
-        .host_id
-        .clone()
+    k8ssandra_e2e::scenario::node_status(dc, pod)?.host_id
 }
 
 #[tokio::test]
@@ -130,12 +122,7 @@ async fn a_start_that_fails_twice_is_retried_with_backoff_and_reported() {
 
 #[tokio::test]
 async fn a_hanging_decommission_is_reported_with_its_node_and_finishes_once_unblocked() {
-    let scenario = Scenario::start("dc_decommission_hangs", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    scenario
-        .wait_converged("dc1", 3)
+    let (scenario, _) = Scenario::with_sample("dc_decommission_hangs")
         .await
         .expect("dc1 comes up");
     scenario
@@ -196,12 +183,7 @@ async fn a_hanging_decommission_is_reported_with_its_node_and_finishes_once_unbl
 
 #[tokio::test]
 async fn a_pod_deleted_during_a_scale_up_comes_back_with_its_host_id() {
-    let scenario = Scenario::start("dc_pod_deleted", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    let dc = scenario
-        .wait_converged("dc1", 3)
+    let (scenario, dc) = Scenario::with_sample("dc_pod_deleted")
         .await
         .expect("dc1 comes up");
     let victim = pod("rack2", 0);
@@ -242,12 +224,7 @@ async fn a_pod_deleted_during_a_scale_up_comes_back_with_its_host_id() {
 
 #[tokio::test]
 async fn an_operator_restarted_mid_scale_up_and_mid_decommission_converges() {
-    let mut scenario = Scenario::start("dc_operator_restart", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    scenario
-        .wait_converged("dc1", 3)
+    let (mut scenario, _) = Scenario::with_sample("dc_operator_restart")
         .await
         .expect("dc1 comes up");
 
@@ -306,12 +283,7 @@ async fn an_operator_restarted_mid_scale_up_and_mid_decommission_converges() {
 
 #[tokio::test]
 async fn refused_changes_say_why_and_change_nothing() {
-    let scenario = Scenario::start("dc_bad_input", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    scenario
-        .wait_converged("dc1", 3)
+    let (scenario, _) = Scenario::with_sample("dc_bad_input")
         .await
         .expect("dc1 comes up");
     let uids: Vec<Option<String>> = scenario

@@ -12,11 +12,9 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-const SAMPLE: &str = include_str!("../../config/samples/cassandra-datacenter-three-racks.yaml");
+use k8ssandra_e2e::scenario::THREE_RACK_SAMPLE as SAMPLE;
 
-fn pod(rack: &str, ordinal: u32) -> String {
-    format!("cluster1-dc1-{rack}-sts-{ordinal}")
-}
+use k8ssandra_e2e::scenario::sample_pod as pod;
 
 /// Pods that got a `lifecycle/start` call, in call order (each once).
 fn start_order(scenario: &Scenario) -> Vec<String> {
@@ -31,12 +29,7 @@ fn start_order(scenario: &Scenario) -> Vec<String> {
 
 #[tokio::test]
 async fn three_racks_come_up_one_node_at_a_time_and_a_quiet_pass_writes_nothing() {
-    let scenario = Scenario::start("dc_bring_up", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    let dc = scenario
-        .wait_converged("dc1", 3)
+    let (scenario, dc) = Scenario::with_sample("dc_bring_up")
         .await
         .expect("dc1 comes up");
 
@@ -167,12 +160,7 @@ fn normal_nodes(scenario: &Scenario) -> usize {
 #[tokio::test]
 async fn scaling_three_to_six_to_three_decommissions_largest_rack_first_and_an_empty_rack_is_removed()
  {
-    let scenario = Scenario::start("dc_scale", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    scenario
-        .wait_converged("dc1", 3)
+    let (scenario, _) = Scenario::with_sample("dc_scale")
         .await
         .expect("dc1 comes up");
 
@@ -321,12 +309,7 @@ async fn scaling_three_to_six_to_three_decommissions_largest_rack_first_and_an_e
 
 #[tokio::test]
 async fn a_config_change_restarts_every_node_once_rack_by_rack_and_the_same_spec_restarts_none() {
-    let scenario = Scenario::start("dc_rolling", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    scenario
-        .wait_converged("dc1", 3)
+    let (mut scenario, _) = Scenario::with_sample("dc_rolling")
         .await
         .expect("dc1 comes up");
     let uids = |pods: &[k8s_openapi::api::core::v1::Pod]| -> Vec<String> {
@@ -339,15 +322,18 @@ async fn a_config_change_restarts_every_node_once_rack_by_rack_and_the_same_spec
         .calls()
         .count(Route::LifecycleStart);
 
-    // The same spec again: no restart, no start call, nothing written but what a pass reads.
+    // The same spec again, then a new operator process (as after an upgrade), which passes over
+    // the datacenter as it starts: no restart, no start call.
     scenario.apply(SAMPLE).await.expect("sample applies again");
+    scenario.restart_operator().expect("operator restarts");
     let operator = scenario.operator();
-    let passes = operator.passes();
-    k8ssandra_e2e::wait::until("a pass", Duration::from_secs(10), || async {
-        (operator.passes() > passes).then_some(())
-    })
+    k8ssandra_e2e::wait::until(
+        "a pass of the new operator",
+        Duration::from_secs(30),
+        || async { (operator.passes() > 0).then_some(()) },
+    )
     .await
-    .ok();
+    .expect("the new operator passes over the datacenter");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         uids(&scenario.pods().await.expect("pods")),
@@ -425,12 +411,7 @@ fn start_order_since(scenario: &Scenario, skip: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn stopping_and_resuming_keeps_every_volume_and_host_id() {
-    let scenario = Scenario::start("dc_stop", "cluster1")
-        .await
-        .expect("scenario");
-    scenario.apply(SAMPLE).await.expect("sample applies");
-    let dc = scenario
-        .wait_converged("dc1", 3)
+    let (scenario, dc) = Scenario::with_sample("dc_stop")
         .await
         .expect("dc1 comes up");
     let host_ids: Vec<Option<String>> = dc
