@@ -1,7 +1,7 @@
 //! Reconcile metrics by controller: how many passes ended how, how long they took, and which
 //! errors they hit.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -73,6 +73,23 @@ impl ReconcileMetrics {
             metrics.durations.clone(),
         );
         metrics
+    }
+
+    /// Runs one pass of `controller` and records how it ended and how long it took; `kind`
+    /// names an error for the `error` label.
+    pub async fn measure<T, E>(
+        &self,
+        controller: &'static str,
+        kind: impl FnOnce(&E) -> &'static str,
+        pass: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let result = pass.await;
+        match &result {
+            Ok(_) => self.succeeded(controller, started.elapsed()),
+            Err(error) => self.failed(controller, kind(error), started.elapsed()),
+        }
+        result
     }
 
     /// Records a pass that succeeded.

@@ -195,15 +195,9 @@ fn datacenter_of_pod(pod: Pod) -> Option<ObjectRef<CassandraDatacenter>> {
 /// # Errors
 /// When a step fails; the pass is retried.
 pub async fn reconcile(dc: Arc<CassandraDatacenter>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    let started = Instant::now();
-    let result = pass(&dc, &ctx).await;
-    match &result {
-        Ok(_) => ctx.metrics.succeeded(CONTROLLER, started.elapsed()),
-        Err(error) => ctx
-            .metrics
-            .failed(CONTROLLER, error.kind(), started.elapsed()),
-    }
-    result
+    ctx.metrics
+        .measure(CONTROLLER, Error::kind, pass(&dc, &ctx))
+        .await
 }
 
 fn error_policy(dc: Arc<CassandraDatacenter>, error: &Error, ctx: Arc<Context>) -> Requeue {

@@ -14,11 +14,7 @@ pub mod plan;
 pub mod status;
 pub mod validate;
 
-use std::{
-    collections::BTreeMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use k8s_openapi::{api::core::v1::Pod, apimachinery::pkg::apis::meta::v1::Time};
@@ -194,15 +190,9 @@ fn tasks_of_pod(store: &Store<CassandraTask>, pod: &Pod) -> Vec<ObjectRef<Cassan
 /// # Errors
 /// When a step fails; the pass is retried.
 pub async fn reconcile(task: Arc<CassandraTask>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    let started = Instant::now();
-    let result = pass(&task, &ctx).await;
-    match &result {
-        Ok(_) => ctx.metrics.succeeded(CONTROLLER, started.elapsed()),
-        Err(error) => ctx
-            .metrics
-            .failed(CONTROLLER, error.kind(), started.elapsed()),
-    }
-    result
+    ctx.metrics
+        .measure(CONTROLLER, Error::kind, pass(&task, &ctx))
+        .await
 }
 
 fn error_policy(task: Arc<CassandraTask>, error: &Error, ctx: Arc<Context>) -> Requeue {
