@@ -384,8 +384,12 @@ build_etcd() {
 	log "building etcd $ver ..."
 	CUR_TOOL=etcd
 	go_build go.etcd.io/etcd/server/v3 "$CUR_TMP/out/bin/etcd" "$ldf"
-	"$CUR_TMP/out/bin/etcd" --version 2>&1 | grep -q "etcd Version: ${ver#v}" ||
-		fail etcd "checking the version" "\`etcd --version\` does not report ${ver#v}"
+	# Captured first: `grep -q` leaving early would kill etcd with SIGPIPE, and pipefail would
+	# call that a wrong version.
+	local got
+	got=$("$CUR_TMP/out/bin/etcd" --version 2>&1) || true
+	[[ $got == *"etcd Version: ${ver#v}"* ]] ||
+		fail etcd "checking the version" "\`etcd --version\` printed '$got', expected ${ver#v}"
 	log "built etcd $ver in $((SECONDS - t0))s ($(size_of "$CUR_TMP/out/bin/etcd"))"
 	t0=$SECONDS
 	log "building etcdctl $ver ..."

@@ -36,29 +36,6 @@ fn storage_class_expr(config: &str) -> String {
     )
 }
 
-/// Whether a `storageConfig` has a storage request for its data volumes.
-fn has_storage_request_expr(config: &str) -> String {
-    format!(
-        "(has({config}.cassandraDataVolumeClaimSpec) && has({config}.cassandraDataVolumeClaimSpec.resources) && \
-         has({config}.cassandraDataVolumeClaimSpec.resources.requests) && \
-         'storage' in {config}.cassandraDataVolumeClaimSpec.resources.requests)"
-    )
-}
-
-/// The storage request of `new` is not below that of `old`.
-fn storage_not_shrunk_expr(new: &str, old: &str) -> String {
-    let request = |c: &str| {
-        format!("quantity(string({c}.cassandraDataVolumeClaimSpec.resources.requests['storage']))")
-    };
-    format!(
-        "!{old_has} || ({new_has} && {new_request}.compareTo({old_request}) >= 0)",
-        old_has = has_storage_request_expr(old),
-        new_has = has_storage_request_expr(new),
-        new_request = request(new),
-        old_request = request(old),
-    )
-}
-
 /// Applies a rule about an old and a new value to a field of `self` that may be unset.
 fn on_field(field: &str, expr: fn(&str, &str) -> String) -> String {
     format!(
@@ -69,6 +46,10 @@ fn on_field(field: &str, expr: fn(&str, &str) -> String) -> String {
 
 /// Transition rules on `racks` and `storageConfig`, for the CassandraDatacenter spec and the
 /// K8ssandraCluster's cluster-level settings.
+///
+/// The size of the data volumes has no transition rule: the operator judges it against the
+/// volumes the running StatefulSets have (a grow needs `allow-storage-changes`, a shrink below
+/// them is refused), so that a grow it refused can always be set back.
 ///
 /// The same rules for each datacenter of a K8ssandraCluster would pair old and new datacenters by
 /// name, a nested loop whose estimated cost Kubernetes refuses; such a change is refused when the
@@ -82,8 +63,6 @@ pub fn storage_and_rack_rules() -> Vec<Rule> {
             .message("new racks can only be added after the existing ones"),
         Rule::new(on_field("storageConfig", storage_class_unchanged))
             .message("the storage class of cassandraDataVolumeClaimSpec is immutable"),
-        Rule::new(on_field("storageConfig", storage_not_shrunk_expr))
-            .message("the storage request of cassandraDataVolumeClaimSpec cannot shrink"),
     ]
 }
 

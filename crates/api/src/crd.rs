@@ -62,10 +62,43 @@ pub fn all() -> Vec<CustomResourceDefinition> {
                 .and_then(|s| s.open_api_v3_schema.as_mut())
             {
                 drop_embedded_descriptions(schema);
+                bound_numbers(schema);
             }
         }
     }
     crds
+}
+
+/// What a resource quantity may be in a spec: a non-negative decimal with an optional suffix, as
+/// Kubernetes writes them (`500m`, `2Gi`, `1e3`). Upstream's pattern, without the sign: no
+/// resource of a Cassandra pod is negative.
+pub const QUANTITY_PATTERN: &str = r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
+
+/// Maps of quantities, by property name (their values are quantities).
+const QUANTITY_MAPS: &[&str] = &["requests", "limits"];
+
+/// Gives every 32-bit integer its range, and every quantity its pattern, so that the API server
+/// refuses at admission what the operator could not read (the API server stores any integer
+/// and any string otherwise).
+fn bound_numbers(schema: &mut JSONSchemaProps) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrBool;
+    if schema.type_.as_deref() == Some("integer") && schema.format.as_deref() == Some("int32") {
+        schema.minimum.get_or_insert(f64::from(i32::MIN));
+        schema.maximum.get_or_insert(f64::from(i32::MAX));
+    }
+    for_each_child(schema, &mut |name, child| {
+        let is_quantity_map = name.is_some_and(|n| QUANTITY_MAPS.contains(&n));
+        if name == Some("sizeLimit") && child.x_kubernetes_int_or_string == Some(true) {
+            child.pattern = Some(QUANTITY_PATTERN.to_owned());
+        }
+        if is_quantity_map
+            && let Some(JSONSchemaPropsOrBool::Schema(value)) = child.additional_properties.as_mut()
+            && value.x_kubernetes_int_or_string == Some(true)
+        {
+            value.pattern = Some(QUANTITY_PATTERN.to_owned());
+        }
+        bound_numbers(child);
+    });
 }
 
 /// Drops the descriptions inside [`EMBEDDED_CORE_TYPE_FIELDS`], wherever they appear.

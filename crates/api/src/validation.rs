@@ -291,8 +291,27 @@ pub fn validate_datacenter(dc: &CassandraDatacenter) -> Result<(), ValidationErr
             &dc_label_name,
             &rack.name,
         );
+        // Names that differ in the spec may not differ once cleaned up for Kubernetes.
+        let sts = names::rack_statefulset(&spec.cluster_name, &dc_label_name, &rack.name);
+        let label = names::clean_label_value(&rack.name);
+        if let Some(other) = racks[..index].iter().find(|r| {
+            r.name != rack.name
+                && (names::rack_statefulset(&spec.cluster_name, &dc_label_name, &r.name) == sts
+                    || names::clean_label_value(&r.name) == label)
+        }) {
+            problems.add(
+                path.clone(),
+                format!(
+                    "{:?} and {:?} name the same rack once cleaned up for Kubernetes \
+                     (StatefulSet {sts}, label {label}); give the racks names that differ in \
+                     lower-case letters and digits",
+                    other.name, rack.name
+                ),
+            );
+        }
     }
     if let Some(config) = spec.config.as_ref() {
+        check_config_bounds(&mut problems, "spec.config", config);
         if !config.is_object() {
             problems.add("spec.config", "must be an object of configuration files (cassandra-yaml, jvm-server-options, ...)");
         } else if let Some(yaml) = config.get("cassandra-yaml")
@@ -327,10 +346,24 @@ pub fn validate_datacenter(dc: &CassandraDatacenter) -> Result<(), ValidationErr
         }
     }
     for (index, seed) in spec.additional_seeds.iter().flatten().enumerate() {
-        if seed.trim().is_empty() {
+        let is_ip = seed.parse::<std::net::IpAddr>().is_ok();
+        if !is_ip && !names::is_dns1123_subdomain(&seed.to_ascii_lowercase()) {
             problems.add(
                 format!("spec.additionalSeeds[{index}]"),
-                "must be an IP address or a host name",
+                format!("must be an IP address or a host name, is {seed:?}"),
+            );
+        }
+    }
+    let template_labels = spec
+        .pod_template_spec
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref());
+    for key in template_labels.into_iter().flatten().map(|(k, _)| k) {
+        if key.starts_with("cassandra.datastax.com/") {
+            problems.add(
+                format!("spec.podTemplateSpec.metadata.labels[{key}]"),
+                "is the operator's own label (node state, seed, rack, ...) and may not be set in the pod template",
             );
         }
     }
@@ -422,6 +455,45 @@ fn check_data_volume(
     }
 }
 
+/// Largest `config` the operator accepts, as compact JSON: configuration files of a few KiB are
+/// usual; far more would crowd etcd's object limit and every pod's init container.
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+
+/// Deepest nesting of `config` the operator accepts (cassandra.yaml nests a few levels).
+pub const MAX_CONFIG_DEPTH: usize = 32;
+
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn check_config_bounds(problems: &mut Problems, path: &str, config: &serde_json::Value) {
+    let bytes = serde_json::to_vec(config).map_or(usize::MAX, |b| b.len());
+    if bytes > MAX_CONFIG_BYTES {
+        problems.add(
+            path,
+            format!(
+                "is {} KiB, more than the {} KiB the operator accepts; keep large files in a \
+                 ConfigMap or Secret",
+                bytes / 1024,
+                MAX_CONFIG_BYTES / 1024
+            ),
+        );
+    }
+    let levels = depth(config);
+    if levels > MAX_CONFIG_DEPTH {
+        problems.add(
+            path,
+            format!(
+                "nests {levels} levels deep, more than the {MAX_CONFIG_DEPTH} the operator accepts"
+            ),
+        );
+    }
+}
+
 fn check_statefulset_name(
     problems: &mut Problems,
     path: &str,
@@ -430,6 +502,16 @@ fn check_statefulset_name(
     rack: &str,
 ) {
     let name = names::rack_statefulset(cluster_name, dc_label_name, rack);
+    // A pod's name is its host name: a DNS label, so no dots.
+    if name.contains('.') {
+        problems.add(
+            path,
+            format!(
+                "the pods of StatefulSet {name:?} would have dots in their names, which host names \
+                 cannot have; use a rack name without dots"
+            ),
+        );
+    }
     if name.len() > names::MAX_STATEFULSET_NAME_LEN {
         problems.add(
             path,

@@ -108,14 +108,17 @@ fn check_meta(meta: &ObjectMeta, owned: bool) {
         assert_eq!(owners.len(), 1, "{name}");
         assert_eq!(owners[0].kind, "CassandraDatacenter");
         assert_eq!(owners[0].uid, "abc");
-        assert_eq!(owners[0].controller, Some(true));
+        // The cluster's seed Service is shared: its owners are the datacenters, none the
+        // controller.
+        let shared = name.ends_with("-seed-service") && !name.ends_with("-additional-seed-service");
+        assert_eq!(owners[0].controller, Some(!shared), "{name}");
     }
 }
 
 #[test]
 fn awkward_names_are_cleaned_up_everywhere() {
     let dc = sample();
-    let svcs = services::services(&dc).unwrap();
+    let svcs = services::services(&dc, &[]).unwrap();
     let svc_names: Vec<&str> = svcs
         .iter()
         .map(|s| s.metadata.name.as_deref().unwrap())

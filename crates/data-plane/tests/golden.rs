@@ -39,7 +39,7 @@ fn build_case(dc: &CassandraDatacenter) -> Vec<(String, Vec<Value>)> {
     let images = ImageConfig::default();
     let mut out = vec![(
         "services.yaml".to_owned(),
-        to_values(&services::services(dc).expect("services")),
+        to_values(&services::services(dc, &[]).expect("services")),
     )];
     if dc
         .spec

@@ -4,10 +4,13 @@
 //! - [`events`]: Kubernetes Events about the object a controller works on;
 //! - [`metrics`]: reconcile counts, durations and errors by controller;
 //! - [`backoff`]: exponential backoff per key (a pod, a task), kept in memory;
-//! - [`scope`]: the watched namespace's API of a kind, and the time as the API server keeps it.
+//! - [`scope`]: the watched namespace's API of a kind, and the time as the API server keeps it;
+//! - [`tolerant`]: watched objects that may not decode, kept with their error instead of failing
+//!   the watch.
 
 pub mod apply;
 pub mod backoff;
 pub mod events;
 pub mod metrics;
 pub mod scope;
+pub mod tolerant;

@@ -52,8 +52,9 @@ use super::{CassandraDatacenterStatus, Rack, StorageConfig};
 )]
 #[kube(cel)]
 #[serde(rename_all = "camelCase")]
-// Upstream keeps unknown spec fields (newer versions' fields survive a downgrade); so do we.
-#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true), transform = crate::cel::with_storage_and_rack_rules)]
+// Unknown spec fields are pruned (and refused by kubectl's strict field validation), so that a
+// typo such as `sizee` is never stored silently; only the free-form sections keep what they hold.
+#[schemars(transform = crate::cel::with_storage_and_rack_rules)]
 #[x_kube(
     validation = Rule::new("(has(self.datacenterName) ? self.datacenterName : '') == (has(oldSelf.datacenterName) ? oldSelf.datacenterName : '')").message("datacenterName is immutable"),
     validation = Rule::new("(has(self.superuserSecretName) ? self.superuserSecretName : '') == (has(oldSelf.superuserSecretName) ? oldSelf.superuserSecretName : '')").message("superuserSecretName is immutable"),
@@ -78,14 +79,14 @@ pub struct CassandraDatacenterSpec {
     pub server_type: ServerType,
     /// Version of the server, `major.minor.patch`.
     #[schemars(regex(
-        pattern = r"(6\.[89]\.\d+)|(3\.11\.\d+)|(4\.\d+\.\d+)|(5\.\d+\.\d+)|(1\.\d+\.\d+)"
+        pattern = r"^((6\.[89]\.\d+)|(3\.11\.\d+)|(4\.\d+\.\d+)|(5\.\d+\.\d+)|(1\.\d+\.\d+))$"
     ))]
     pub server_version: String,
     /// Image of the server with the Management API, when not the default for the version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_image: Option<String>,
-    /// Number of Cassandra nodes.
-    #[schemars(range(min = 1))]
+    /// Number of Cassandra nodes (at most 1000 in one datacenter).
+    #[schemars(range(min = 1, max = 1000))]
     pub size: i32,
     /// Racks, one StatefulSet each; a single rack `default` when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,14 +139,18 @@ pub struct CassandraDatacenterSpec {
     /// Host networking and NodePort settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub networking: Option<NetworkingConfig>,
-    /// Seeds outside this datacenter (other datacenters, unmanaged nodes): IPs or host names.
+    /// Seeds outside this datacenter (other datacenters, unmanaged nodes): IPs or host names,
+    /// at most 64.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub additional_seeds: Option<Vec<String>>,
     /// Extra labels and annotations per Service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub additional_service_config: Option<ServiceConfig>,
-    /// Labels added to every object created for this datacenter.
+    /// Labels added to every object created for this datacenter (not the operator's own keys).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('cassandra.datastax.com/') && !(k in ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/created-by']))").message("additionalLabels may not set the operator's own labels (cassandra.datastax.com/*, app.kubernetes.io/name, instance, version, managed-by, created-by)"))]
     pub additional_labels: Option<BTreeMap<String, String>>,
     /// Annotations added to every object created for this datacenter.
     #[serde(skip_serializing_if = "Option::is_none")]

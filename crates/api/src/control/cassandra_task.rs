@@ -68,6 +68,7 @@ pub struct CassandraTaskSpec {
 pub struct CassandraTaskTemplate {
     /// Earliest time the task may start; at once when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self < timestamp('9000-01-01T00:00:00Z')").message("scheduledTime must be before the year 9000"))]
     pub scheduled_time: Option<Time>,
     /// The job to run (one job per task).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -122,8 +122,9 @@ pub fn stamp<K: Resource + Serialize>(object: &mut K, ignore: &[&str]) -> Result
 }
 
 /// Parts of a StatefulSet left out of its hash: the replica count is decided by the controller
-/// (scaling is not a template change).
-pub const STATEFULSET_IGNORED: &[&str] = &["/spec/replicas"];
+/// (scaling is not a template change), and the claim templates never change in place (a change
+/// of the data volumes is judged against the live templates by the storage step).
+pub const STATEFULSET_IGNORED: &[&str] = &["/spec/replicas", "/spec/volumeClaimTemplates"];
 
 /// The hash stamped on a StatefulSet (replicas excluded).
 ///

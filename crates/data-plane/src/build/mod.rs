@@ -91,6 +91,14 @@ pub(crate) fn operator_labels(dc: &CassandraDatacenter) -> BTreeMap<String, Stri
     out
 }
 
+/// The operator's app labels that no spec change alters (no version, no `additionalLabels`), for
+/// what Kubernetes never lets change: StatefulSet claim templates.
+pub(crate) fn fixed_app_labels(dc: &CassandraDatacenter) -> BTreeMap<String, String> {
+    let mut out = labels::data_plane_app_labels(cluster_name(dc), &dc.spec.server_version);
+    out.remove(labels::VERSION);
+    out
+}
+
 /// The operator's annotations on every object: `spec.additionalAnnotations`.
 pub(crate) fn operator_annotations(dc: &CassandraDatacenter) -> BTreeMap<String, String> {
     dc.spec.additional_annotations.clone().unwrap_or_default()

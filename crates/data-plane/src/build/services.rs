@@ -162,13 +162,44 @@ pub fn datacenter_service(dc: &CassandraDatacenter) -> Result<Service> {
 /// `<cluster>-seed-service`: headless, every seed pod of the Cassandra cluster (all datacenters in
 /// the namespace), published before the pods are ready so that new nodes find the seeds.
 ///
+/// The Service is shared by the cluster's datacenters in the namespace (`peers`; `dc` is always
+/// one of them), so every one of them builds the same object: each is an owner (none the
+/// controller), and labels, annotations and `additionalServiceConfig.seedService` come from the
+/// datacenter whose name sorts first. Deleting one datacenter leaves the Service to the others,
+/// and no two passes ever disagree on it.
+///
 /// # Errors
-/// When the datacenter lacks name or uid.
-pub fn seed_service(dc: &CassandraDatacenter) -> Result<Service> {
+/// When a datacenter lacks name or uid.
+pub fn seed_service(dc: &CassandraDatacenter, peers: &[&CassandraDatacenter]) -> Result<Service> {
     let cluster = cluster_name(dc);
-    let mut service = headless_service(dc, names::seed_service(cluster))?;
-    service.metadata.labels =
-        non_empty(merged(labels::cluster_labels(cluster), operator_labels(dc)));
+    let mut owners: Vec<&CassandraDatacenter> = peers
+        .iter()
+        .copied()
+        .filter(|peer| {
+            cluster_name(peer) == cluster
+                && peer.metadata.namespace == dc.metadata.namespace
+                && peer.metadata.deletion_timestamp.is_none()
+        })
+        .chain([dc])
+        .collect();
+    owners.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    owners.dedup_by(|a, b| a.metadata.uid == b.metadata.uid);
+    let source = owners.first().copied().unwrap_or(dc);
+    let mut service = headless_service(source, names::seed_service(cluster))?;
+    service.metadata.labels = non_empty(merged(
+        labels::cluster_labels(cluster),
+        operator_labels(source),
+    ));
+    service.metadata.owner_references = Some(
+        owners
+            .iter()
+            .map(|owner| {
+                let mut reference = super::owner::controller_reference(owner)?;
+                reference.controller = Some(false);
+                Ok(reference)
+            })
+            .collect::<Result<_>>()?,
+    );
     let mut selector = labels::cluster_labels(cluster);
     selector.insert(labels::SEED_NODE.to_owned(), "true".to_owned());
     let spec = spec_mut(&mut service);
@@ -176,7 +207,7 @@ pub fn seed_service(dc: &CassandraDatacenter) -> Result<Service> {
     spec.publish_not_ready_addresses = Some(true);
     finish(
         service,
-        service_config(dc).and_then(|c| c.seed_service.as_ref()),
+        service_config(source).and_then(|c| c.seed_service.as_ref()),
     )
 }
 
@@ -263,14 +294,15 @@ pub fn node_port_service(dc: &CassandraDatacenter) -> Result<Option<Service>> {
 }
 
 /// Every Service the datacenter wants, in upstream's order: datacenter, seed, all-pods, then the
-/// additional-seed and NodePort Services when configured.
+/// additional-seed and NodePort Services when configured. `peers` are the other datacenters in
+/// the namespace, with which the cluster's seed Service is shared.
 ///
 /// # Errors
-/// When the datacenter lacks name or uid.
-pub fn services(dc: &CassandraDatacenter) -> Result<Vec<Service>> {
+/// When a datacenter lacks name or uid.
+pub fn services(dc: &CassandraDatacenter, peers: &[&CassandraDatacenter]) -> Result<Vec<Service>> {
     let mut out = vec![
         datacenter_service(dc)?,
-        seed_service(dc)?,
+        seed_service(dc, peers)?,
         all_pods_service(dc)?,
     ];
     out.extend(additional_seed_service(dc)?);
@@ -374,5 +406,64 @@ mod tests {
             SeedAddressType::Fqdn
         );
         assert_eq!(SeedAddressType::of("10.0.0.1:7000"), SeedAddressType::Fqdn);
+    }
+
+    fn datacenter(name: &str, cluster: &str, namespace: &str) -> CassandraDatacenter {
+        let mut dc = CassandraDatacenter::new(
+            name,
+            k8ssandra_api::cassandra::CassandraDatacenterSpec {
+                cluster_name: cluster.into(),
+                server_version: "4.1.5".into(),
+                additional_labels: Some(BTreeMap::from([("team".into(), name.into())])),
+                ..Default::default()
+            },
+        );
+        dc.metadata.namespace = Some(namespace.into());
+        dc.metadata.uid = Some(format!("uid-{namespace}-{name}"));
+        dc
+    }
+
+    #[test]
+    fn the_seed_service_is_the_same_from_every_datacenter_of_the_cluster() {
+        let dc1 = datacenter("dc1", "demo", "cass");
+        let dc2 = datacenter("dc2", "demo", "cass");
+        let other_cluster = datacenter("dc0", "other", "cass");
+        let other_namespace = datacenter("dc0", "demo", "elsewhere");
+        let peers = [&dc1, &dc2, &other_cluster, &other_namespace];
+        let from_dc1 = seed_service(&dc1, &peers).unwrap();
+        let from_dc2 = seed_service(&dc2, &[&dc2, &dc1]).unwrap();
+        assert_eq!(from_dc1, from_dc2);
+        let owners: Vec<_> = from_dc1
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|o| (o.name.as_str(), o.controller))
+            .collect();
+        assert_eq!(owners, [("dc1", Some(false)), ("dc2", Some(false))]);
+        // Labels come from the datacenter whose name sorts first.
+        assert_eq!(
+            from_dc1
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("team")),
+            Some(&"dc1".to_owned())
+        );
+        // Once dc1 is being deleted, dc2 owns it alone.
+        let mut leaving = dc1.clone();
+        leaving.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        let alone = seed_service(&dc2, &[&leaving, &dc2]).unwrap();
+        let owners: Vec<_> = alone
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(owners, ["dc2"]);
     }
 }

@@ -23,8 +23,8 @@ use k8ssandra_api::{
 };
 
 use super::{
-    BuildError, Result, cluster_name, hash, images::ImageConfig, merged, non_empty,
-    operator_annotations, operator_labels, owned_meta, pod_template, rack_labels,
+    BuildError, Result, cluster_name, fixed_app_labels, hash, images::ImageConfig, merged,
+    non_empty, operator_annotations, operator_labels, owned_meta, pod_template, rack_labels,
 };
 
 /// One rack's share of the datacenter.
@@ -84,21 +84,34 @@ pub fn find_rack(dc: &CassandraDatacenter, name: &str) -> Result<Rack> {
         .ok_or_else(|| BuildError::UnknownRack(name.to_owned()))
 }
 
+/// A claim template. Kubernetes never lets a StatefulSet's claim templates change, so they carry
+/// only what no spec change alters: the rack's labels and the operator's fixed app labels (no
+/// version, no `additionalLabels`, no annotations).
 fn claim_template(
     name: &str,
     labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
     spec: PersistentVolumeClaimSpec,
 ) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             labels: non_empty(labels.clone()),
-            annotations: non_empty(annotations.clone()),
             ..ObjectMeta::default()
         },
         spec: Some(spec),
         status: None,
+    }
+}
+
+/// Puts the claim templates of the `live` StatefulSet into `desired`, as an update must send
+/// them (they are immutable; a change of the data volumes is the storage step's).
+pub fn keep_live_claims(desired: &mut StatefulSet, live: &StatefulSet) {
+    let live_claims = live
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_claim_templates.clone());
+    if let Some(spec) = desired.spec.as_mut() {
+        spec.volume_claim_templates = live_claims;
     }
 }
 
@@ -145,19 +158,18 @@ pub fn statefulset(
     let selector = rack_labels(dc, &rack.name)?;
     let labels = merged(selector.clone(), operator_labels(dc));
     let annotations = operator_annotations(dc);
+    let claim_labels = merged(selector.clone(), fixed_app_labels(dc));
 
     let mut claims = vec![claim_template(
         pod_template::DATA_VOLUME,
-        &labels,
-        &annotations,
+        &claim_labels,
         data_claim,
     )];
     for additional in dc.spec.storage_config.additional_volumes.iter().flatten() {
         if let Some(spec) = &additional.pvc_spec {
             claims.push(claim_template(
                 &additional.name,
-                &labels,
-                &annotations,
+                &claim_labels,
                 spec.clone(),
             ));
         }

@@ -167,7 +167,9 @@ impl Acting<'_> {
                         source,
                     })?;
                 let replicas = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-                let sts = self.build_statefulset(rack, u32::try_from(replicas).unwrap_or(0))?;
+                let mut sts = self.build_statefulset(rack, u32::try_from(replicas).unwrap_or(0))?;
+                // Claim templates never change in place (the storage step handles a change).
+                build::statefulset::keep_live_claims(&mut sts, &live);
                 self.apply_statefulset(&sts).await?;
                 self.event(
                     Severity::Normal,
@@ -259,6 +261,31 @@ impl Acting<'_> {
             }
             Action::BeginReplace { pod } => report.replacements_begun.push(pod.clone()),
             Action::DeleteReplaced { pod } => self.delete_replaced(pod).await?,
+            Action::TrimStatefulSet {
+                rack,
+                replicas,
+                pods,
+            } => {
+                self.scale(rack, *replicas).await?;
+                for pod in pods {
+                    self.delete_claims(pod).await?;
+                }
+                self.event(
+                    Severity::Warning,
+                    "TrimmedStatefulSet",
+                    "Scale",
+                    format!(
+                        "rack {rack} had more pods than the spec asks for; scaled it back to \
+                         {replicas} and removed {}, which never ran Cassandra",
+                        if pods.is_empty() {
+                            "pods not created yet".to_owned()
+                        } else {
+                            pods.join(", ")
+                        }
+                    ),
+                )
+                .await;
+            }
             Action::FinishDecommission {
                 pod,
                 rack,

@@ -1,22 +1,21 @@
-//! Children: the Services, additional-seed EndpointSlices, PodDisruptionBudget and superuser
-//! Secret. Each is built by its pure builder and applied only when the live object's resource
-//! hash differs, so an unchanged datacenter costs reads only. (StatefulSets are the planner's:
-//! their replicas and rollouts are node operations.)
-
-use std::fmt::Debug;
+//! Children: the Services, additional-seed EndpointSlices and PodDisruptionBudget. Each is built by its pure builder; [`changed_children`] finds those whose live
+//! resource hash differs, and [`apply_children`] writes them once admission let them through, so
+//! an unchanged datacenter costs reads only. (StatefulSets are the planner's: their replicas and
+//! rollouts are node operations.)
 
 use k8s_openapi::api::{
-    core::v1::{Secret, Service},
-    discovery::v1::EndpointSlice,
-    policy::v1::PodDisruptionBudget,
+    core::v1::Service, discovery::v1::EndpointSlice, policy::v1::PodDisruptionBudget,
 };
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels::annotations};
 use k8ssandra_reconcile::apply::apply;
-use kube::{Api, Resource, ResourceExt};
-use serde::{Serialize, de::DeserializeOwned};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ApiResource, DynamicObject},
+};
+use serde::Serialize;
 
 use super::{Context, FIELD_MANAGER};
-use crate::build::{self, BuildError, hash, superuser_secret};
+use crate::build::{self, BuildError, hash};
 
 /// Why a child could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -28,43 +27,84 @@ pub enum ChildrenError {
     #[error("could not apply {kind} {name}: {source}")]
     Apply {
         /// Kind of the child.
-        kind: &'static str,
+        kind: String,
         /// Its name.
         name: String,
         /// The API error.
         source: kube::Error,
     },
-    /// No secure random bytes for the superuser password.
-    #[error("no secure random bytes for the superuser password")]
-    Random,
+    /// A built object could not be turned into a request body.
+    #[error("could not encode {kind} {name}: {source}")]
+    Encode {
+        /// Kind of the child.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The error.
+        source: serde_json::Error,
+    },
 }
 
-/// Applies every child that is missing or differs; returns how many were written.
+/// An object that differs from its live version (or has none) and is to be written.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// The object, as it will be applied.
+    pub object: DynamicObject,
+    /// Its kind and API.
+    pub resource: ApiResource,
+}
+
+impl Pending {
+    /// A pending write of `object`.
+    ///
+    /// # Errors
+    /// When the object cannot be encoded.
+    pub fn of<K>(object: &K) -> Result<Self, ChildrenError>
+    where
+        K: Resource<DynamicType = ()> + Serialize,
+    {
+        let encode = |source| ChildrenError::Encode {
+            kind: "object",
+            name: object.meta().name.clone().unwrap_or_default(),
+            source,
+        };
+        let value = serde_json::to_value(object).map_err(encode)?;
+        let object = serde_json::from_value(value).map_err(encode)?;
+        Ok(Self {
+            object,
+            resource: ApiResource::erase::<K>(&()),
+        })
+    }
+
+    /// `Kind name`, as messages name it.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.resource.kind, self.object.name_any())
+    }
+
+    /// Its API in `namespace`.
+    #[must_use]
+    pub fn api(&self, ctx: &Context, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(ctx.client.clone(), namespace, &self.resource)
+    }
+}
+
+/// The children whose live object is missing or carries another resource hash. `peers` are the
+/// other datacenters of the namespace (the cluster's seed Service is shared with them).
 ///
 /// # Errors
-/// When a builder or the API server fails.
-pub async fn apply_children(
+/// When a builder fails or a live object cannot be read.
+pub async fn changed_children(
     ctx: &Context,
     dc: &CassandraDatacenter,
-) -> Result<usize, ChildrenError> {
-    let namespace = dc.namespace().unwrap_or_default();
-    let client = &ctx.client;
-    let mut written = 0;
-    for service in build::services::services(dc)? {
-        written += apply_if_changed(
-            &Api::<Service>::namespaced(client.clone(), &namespace),
-            &service,
-            "Service",
-        )
-        .await?;
+    peers: &[&CassandraDatacenter],
+) -> Result<Vec<Pending>, ChildrenError> {
+    let mut desired = Vec::new();
+    for service in build::services::services(dc, peers)? {
+        desired.push(Pending::of::<Service>(&service)?);
     }
     for slice in build::services::additional_seed_endpoint_slices(dc)? {
-        written += apply_if_changed(
-            &Api::<EndpointSlice>::namespaced(client.clone(), &namespace),
-            &slice,
-            "EndpointSlice",
-        )
-        .await?;
+        desired.push(Pending::of::<EndpointSlice>(&slice)?);
     }
     let pdb_disabled = dc
         .annotations()
@@ -72,68 +112,52 @@ pub async fn apply_children(
         .is_some_and(|v| v == "true");
     if !pdb_disabled {
         let pdb = build::pdb::pod_disruption_budget(dc)?;
-        written += apply_if_changed(
-            &Api::<PodDisruptionBudget>::namespaced(client.clone(), &namespace),
-            &pdb,
-            "PodDisruptionBudget",
-        )
-        .await?;
+        desired.push(Pending::of::<PodDisruptionBudget>(&pdb)?);
     }
-    written += create_superuser_secret(ctx, dc, &namespace).await?;
-    Ok(written)
+    let namespace = dc.namespace().unwrap_or_default();
+    let mut changed = Vec::new();
+    for pending in desired {
+        let live = pending
+            .api(ctx, &namespace)
+            .get_opt(&pending.object.name_any())
+            .await
+            .map_err(|source| ChildrenError::Apply {
+                kind: pending.resource.kind.clone(),
+                name: pending.object.name_any(),
+                source,
+            })?;
+        let same = live
+            .as_ref()
+            .is_some_and(|live| hash::stamped_hash(live) == hash::stamped_hash(&pending.object));
+        if !same {
+            changed.push(pending);
+        }
+    }
+    Ok(changed)
 }
 
-/// Applies `desired` unless the live object carries the same resource hash.
-async fn apply_if_changed<K>(
-    api: &Api<K>,
-    desired: &K,
-    kind: &'static str,
-) -> Result<usize, ChildrenError>
-where
-    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
-{
-    let name = desired.meta().name.clone().unwrap_or_default();
-    let error = |source| ChildrenError::Apply {
-        kind,
-        name: name.clone(),
-        source,
-    };
-    let live = api.get_opt(&name).await.map_err(error)?;
-    if let Some(live) = &live
-        && hash::stamped_hash(live) == hash::stamped_hash(desired)
-    {
-        return Ok(0);
-    }
-    apply(api, FIELD_MANAGER, desired).await.map_err(error)?;
-    Ok(1)
-}
-
-/// Creates the generated superuser Secret when the spec names none and it does not exist yet.
-/// An existing one is never touched: its password is the cluster's.
-async fn create_superuser_secret(
+/// Writes the `changed` children; returns how many objects were written.
+///
+/// # Errors
+/// When the API server refuses a write.
+pub async fn apply_children(
     ctx: &Context,
     dc: &CassandraDatacenter,
-    namespace: &str,
+    changed: &[Pending],
 ) -> Result<usize, ChildrenError> {
-    if !superuser_secret::generates_superuser_secret(dc) {
-        return Ok(0);
+    let namespace = dc.namespace().unwrap_or_default();
+    for pending in changed {
+        apply(
+            &pending.api(ctx, &namespace),
+            FIELD_MANAGER,
+            &pending.object,
+        )
+        .await
+        .map_err(|source| ChildrenError::Apply {
+            kind: pending.resource.kind.clone(),
+            name: pending.object.name_any(),
+            source,
+        })?;
     }
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
-    let name = dc.spec.superuser_secret_name();
-    let error = |source| ChildrenError::Apply {
-        kind: "Secret",
-        name: name.clone(),
-        source,
-    };
-    if api.get_metadata_opt(&name).await.map_err(error)?.is_some() {
-        return Ok(0);
-    }
-    let mut random = [0_u8; superuser_secret::PASSWORD_RANDOM_BYTES];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-        .map_err(|_| ChildrenError::Random)?;
-    let Some(secret) = superuser_secret::superuser_secret(dc, &random) else {
-        return Ok(0);
-    };
-    apply(&api, FIELD_MANAGER, &secret).await.map_err(error)?;
-    Ok(1)
+    Ok(changed.len())
 }

@@ -2,15 +2,18 @@
 //! status, each step a module of its own. See `docs/data-plane.md` for the rules.
 
 pub mod act;
+pub mod admission;
 pub mod children;
 pub mod observe;
 pub mod operations;
 pub mod plan;
+pub mod secrets;
 pub mod status;
+pub mod storage;
 pub mod validate;
 
 use std::{
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -34,10 +37,16 @@ use k8ssandra_reconcile::{
     events::{EventPublisher, Severity},
     metrics::ReconcileMetrics,
     scope::{now, scoped_api},
+    tolerant::{Tolerant, UndecodableReporter},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    runtime::{Controller, controller::Action as Requeue, reflector::ObjectRef, watcher},
+    runtime::{
+        Controller,
+        controller::Action as Requeue,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
 };
 
 use crate::build::images::ImageConfig;
@@ -89,6 +98,12 @@ pub struct Context {
     pub calls: NodeCalls,
     /// Events.
     pub events: EventPublisher,
+    /// Reports datacenters that cannot be read.
+    pub undecodable: UndecodableReporter,
+    /// StatefulSets the API server admitted in a dry run.
+    pub admitted: admission::Admitted,
+    /// The watch cache of every datacenter (set once the controller runs).
+    pub datacenters: OnceLock<Store<Tolerant<CassandraDatacenter>>>,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -104,8 +119,12 @@ impl Context {
         metrics: ReconcileMetrics,
         timings: Timings,
     ) -> Self {
+        let events = EventPublisher::new(client.clone(), "cass-operator");
         Self {
-            events: EventPublisher::new(client.clone(), "cass-operator"),
+            undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
+            admitted: admission::Admitted::default(),
+            datacenters: OnceLock::new(),
+            events,
             client,
             mgmt,
             images: ImageConfig::default(),
@@ -125,6 +144,15 @@ pub enum Error {
     /// A child could not be applied.
     #[error(transparent)]
     Children(#[from] children::ChildrenError),
+    /// A referenced Secret could not be read or made.
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
+    /// The dry run could not be made.
+    #[error(transparent)]
+    Admission(#[from] admission::AdmissionError),
+    /// Growing the volumes failed.
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
     /// An action failed.
     #[error(transparent)]
     Act(#[from] act::ActError),
@@ -140,6 +168,9 @@ impl Error {
         match self {
             Self::Observe(_) => "observe",
             Self::Children(_) => "children",
+            Self::Secrets(_) => "secrets",
+            Self::Admission(_) => "admission",
+            Self::Storage(_) => "storage",
             Self::Act(_) => "act",
             Self::Status(_) => "status",
         }
@@ -154,38 +185,73 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         labels::MANAGED_BY,
         labels::DATA_PLANE_MANAGER
     ));
-    Controller::new(
-        scoped_api::<CassandraDatacenter>(client.clone(), namespace),
+    // Datacenters are watched tolerantly: one that cannot be read is reported on itself and
+    // the others carry on.
+    let controller = Controller::new(
+        scoped_api::<Tolerant<CassandraDatacenter>>(client.clone(), namespace),
         watcher::Config::default(),
-    )
-    .owns(
-        scoped_api::<StatefulSet>(client.clone(), namespace),
-        owned.clone(),
-    )
-    .owns(
-        scoped_api::<Service>(client.clone(), namespace),
-        owned.clone(),
-    )
-    .owns(
-        scoped_api::<PodDisruptionBudget>(client.clone(), namespace),
-        owned,
-    )
-    .watches(
-        scoped_api::<Pod>(client, namespace),
-        watcher::Config::default().labels(labels::DATACENTER),
-        datacenter_of_pod,
-    )
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::debug!(%error, "reconcile");
-        }
-    })
-    .await;
+    );
+    let _ = ctx.datacenters.set(controller.store());
+    controller
+        .owns(
+            scoped_api::<StatefulSet>(client.clone(), namespace),
+            owned.clone(),
+        )
+        // The cluster's seed Service has every datacenter of the cluster as an owner.
+        .watches(
+            scoped_api::<Service>(client.clone(), namespace),
+            owned.clone(),
+            owning_datacenters,
+        )
+        .owns(
+            scoped_api::<PodDisruptionBudget>(client.clone(), namespace),
+            owned,
+        )
+        .watches(
+            scoped_api::<Pod>(client, namespace),
+            watcher::Config::default().labels(labels::DATACENTER),
+            datacenter_of_pod,
+        )
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile");
+            }
+        })
+        .await;
+}
+
+/// Every datacenter among the owners of a Service.
+fn owning_datacenters(service: Service) -> Vec<ObjectRef<Tolerant<CassandraDatacenter>>> {
+    let Some(namespace) = service.namespace() else {
+        return Vec::new();
+    };
+    service
+        .owner_references()
+        .iter()
+        .filter(|owner| owner.kind == CassandraDatacenter::kind(&()))
+        .map(|owner| ObjectRef::new(&owner.name).within(&namespace))
+        .collect()
+}
+
+/// The other datacenters of the namespace, from the watch cache.
+fn peers(ctx: &Context, dc: &CassandraDatacenter) -> Vec<Arc<Tolerant<CassandraDatacenter>>> {
+    let Some(store) = ctx.datacenters.get() else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .into_iter()
+        .filter(|other| {
+            other.namespace() == dc.namespace()
+                && other.uid() != dc.uid()
+                && matches!(other.as_ref(), Tolerant::Decoded(_))
+        })
+        .collect()
 }
 
 /// The datacenter a pod belongs to, from its datacenter label.
-fn datacenter_of_pod(pod: Pod) -> Option<ObjectRef<CassandraDatacenter>> {
+fn datacenter_of_pod(pod: Pod) -> Option<ObjectRef<Tolerant<CassandraDatacenter>>> {
     let name = pod.labels().get(labels::DATACENTER)?;
     Some(ObjectRef::new(name).within(&pod.namespace()?))
 }
@@ -194,14 +260,33 @@ fn datacenter_of_pod(pod: Pod) -> Option<ObjectRef<CassandraDatacenter>> {
 ///
 /// # Errors
 /// When a step fails; the pass is retried.
-pub async fn reconcile(dc: Arc<CassandraDatacenter>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(&dc, &ctx))
-        .await
+pub async fn reconcile(
+    object: Arc<Tolerant<CassandraDatacenter>>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    match object.as_ref() {
+        Tolerant::Decoded(dc) => {
+            ctx.undecodable.forget(&dc.uid().unwrap_or_default());
+            ctx.metrics
+                .measure(CONTROLLER, Error::kind, pass(dc, &ctx))
+                .await
+        }
+        Tolerant::Undecodable { metadata, error } => {
+            ctx.undecodable
+                .report::<CassandraDatacenter>(metadata, error)
+                .await
+                .map_err(Error::Status)?;
+            Ok(Requeue::await_change())
+        }
+    }
 }
 
-fn error_policy(dc: Arc<CassandraDatacenter>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    tracing::warn!(datacenter = %dc.name_any(), %error, "pass failed");
+fn error_policy(
+    dc: Arc<Tolerant<CassandraDatacenter>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Requeue {
+    tracing::warn!(namespace = %dc.namespace().unwrap_or_default(), datacenter = %dc.name_any(), %error, "pass failed");
     Requeue::requeue(ctx.timings.error_requeue)
 }
 
@@ -217,35 +302,40 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         reason: error.reason(),
         message: error.to_string(),
     });
+    let secret_problem = secrets::superuser_secret_problem(ctx, dc).await?;
+    let storage = storage::judge(dc, &observed.statefulsets, &ctx.images);
     let problem = validate::validate_spec(dc, &ctx.images)
         .or_else(|| validate::validate_against_live(dc, &observed.statefulsets))
-        .or(access_problem);
+        .or_else(|| storage.as_ref().err().cloned())
+        .or(access_problem)
+        .or(secret_problem);
     if let Some(problem) = &problem {
-        write_status(
-            ctx,
-            dc,
-            &observed,
-            None,
-            &act::ActReport::default(),
-            Some(problem),
-            now,
-        )
-        .await?;
-        // A spec problem waits for the next spec change; a missing or wrong Secret is not
-        // watched, so look again soon.
-        let again = if mgmt.is_err() {
-            ctx.timings.busy_requeue
-        } else {
-            ctx.timings.idle_requeue
-        };
-        return Ok(Requeue::requeue(again));
+        return refuse(ctx, dc, &observed, problem, now).await;
     }
-
     // An access problem was reported above; what is left is the way to the pods.
     let Ok(mgmt) = mgmt else {
         return Ok(Requeue::requeue(ctx.timings.idle_requeue));
     };
-    children::apply_children(ctx, dc).await?;
+
+    // Nothing is written unless the API server admits all of it.
+    let peers = peers(ctx, dc);
+    let peers: Vec<&CassandraDatacenter> = peers.iter().filter_map(|p| p.decoded().ok()).collect();
+    let changed = children::changed_children(ctx, dc, &peers).await?;
+    let statefulsets = admission::pending_statefulsets(dc, &observed.statefulsets, &ctx.images)
+        .map_err(admission::AdmissionError::from)?;
+    if let Some(problem) = admission::dry_run(ctx, dc, &changed, &statefulsets).await? {
+        return refuse(ctx, dc, &observed, &problem, now).await;
+    }
+    children::apply_children(ctx, dc, &changed).await?;
+    secrets::create_superuser_secret(ctx, dc).await?;
+    let growths = storage.unwrap_or_default();
+    if !growths.is_empty() {
+        if let Some(problem) = storage::grow(ctx, dc, &observed, &growths).await? {
+            return refuse(ctx, dc, &observed, &problem, now).await;
+        }
+        return Ok(Requeue::requeue(ctx.timings.busy_requeue));
+    }
+
     let input = match observe::plan_input(dc, &observed, &ctx.calls, &ctx.images, Instant::now()) {
         Ok(input) => input,
         Err(error) => {
@@ -253,17 +343,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
                 reason: "InvalidSpec",
                 message: error.to_string(),
             };
-            write_status(
-                ctx,
-                dc,
-                &observed,
-                None,
-                &act::ActReport::default(),
-                Some(&problem),
-                now,
-            )
-            .await?;
-            return Ok(Requeue::requeue(ctx.timings.idle_requeue));
+            return refuse(ctx, dc, &observed, &problem, now).await;
         }
     };
     let plan = plan::plan(&input);
@@ -284,6 +364,35 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     } else {
         Requeue::requeue(ctx.timings.busy_requeue)
     })
+}
+
+/// Reports `problem` (`Valid=False`, and a Warning Event when it is new) and ends the pass
+/// without writing anything else. A spec problem waits for the next change of the datacenter;
+/// one that other objects may fix (a Secret, a StorageClass, the API server) is looked at again
+/// soon.
+async fn refuse(
+    ctx: &Context,
+    dc: &CassandraDatacenter,
+    observed: &observe::Observed,
+    problem: &validate::Problem,
+    now: Time,
+) -> Result<Requeue, Error> {
+    write_status(
+        ctx,
+        dc,
+        observed,
+        None,
+        &act::ActReport::default(),
+        Some(problem),
+        now,
+    )
+    .await?;
+    let again = if validate::is_spec_problem(problem) {
+        ctx.timings.idle_requeue
+    } else {
+        ctx.timings.busy_requeue
+    };
+    Ok(Requeue::requeue(again))
 }
 
 /// Writes the status when it changed, and an Event when the spec turned invalid.
@@ -317,13 +426,20 @@ async fn write_status(
     if dc.status.as_ref() == Some(&desired) {
         return Ok(());
     }
-    let was_valid = dc
+    // One Event per problem: when it appears or changes, never on every pass.
+    let reported = dc
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_deref())
         .and_then(|c| conditions::find(c, condition::VALID))
-        .is_none_or(|c| c.is_true());
-    if let (true, Some(problem)) = (was_valid, problem) {
+        .is_some_and(|c| {
+            !c.is_true()
+                && problem.is_some_and(|p| {
+                    c.reason.as_deref() == Some(p.reason)
+                        && c.message.as_deref() == Some(p.message.as_str())
+                })
+        });
+    if let (false, Some(problem)) = (reported, problem) {
         ctx.events
             .publish(
                 &dc.object_ref(&()),

@@ -257,20 +257,21 @@ pub fn plan_input(
         .as_ref()
         .and_then(|s| s.node_replacements.clone())
         .unwrap_or_default();
+    let known = dc.status.as_ref().and_then(|s| s.node_statuses.as_ref());
     let nodes = observed
         .pods
         .iter()
         .map(|pod| {
             let name = pod.name_any();
+            let state =
+                NodeState::from_label(pod.labels().get(labels::NODE_STATE).map(String::as_str));
             let uid = pod.uid().unwrap_or_default();
             let ip = pod_ip(pod);
             let (may_start, failures) = calls.start_failures(&name, now);
             NodeView {
                 ordinal: names::pod_ordinal(&name),
                 rack: pod.labels().get(labels::RACK).cloned().unwrap_or_default(),
-                state: NodeState::from_label(
-                    pod.labels().get(labels::NODE_STATE).map(String::as_str),
-                ),
+                state,
                 seed: pod
                     .labels()
                     .get(labels::SEED_NODE)
@@ -292,6 +293,10 @@ pub fn plan_input(
                     .is_some_and(|v| v == "true"),
                 replacing: replacing.contains(&name),
                 unschedulable: is_unschedulable(pod),
+                joined: state != NodeState::ReadyToStart
+                    || is_ready(pod)
+                    || known.is_some_and(|k| k.contains_key(&name))
+                    || gossip.zip(ip).and_then(|(g, ip)| g.by_ip(ip)).is_some(),
                 pod: name,
             }
         })

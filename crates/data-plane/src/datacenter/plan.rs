@@ -117,6 +117,9 @@ pub struct NodeView {
     pub replacing: bool,
     /// The scheduler cannot place the pod.
     pub unschedulable: bool,
+    /// A Cassandra node ran on the pod before: it is in `status.nodeStatuses` or the ring, or its
+    /// label says it was started. A pod that never joined holds no data.
+    pub joined: bool,
 }
 
 impl NodeView {
@@ -255,6 +258,17 @@ pub enum Action {
         /// Pod.
         pod: String,
     },
+    /// Pods above the rack's share that never ran Cassandra (the StatefulSet was scaled by hand,
+    /// or the size lowered before they started): scale the rack back and delete their volumes.
+    /// No decommission is needed: they hold no data.
+    TrimStatefulSet {
+        /// Rack.
+        rack: String,
+        /// The rack's new replica count.
+        replicas: u32,
+        /// The pods removed.
+        pods: Vec<String>,
+    },
     /// The node left the ring: shrink its rack by one and delete the pod's volumes.
     FinishDecommission {
         /// Pod.
@@ -346,13 +360,42 @@ fn stop(input: &PlanInput, plan: &mut Plan) {
     }
 }
 
+/// The replica count a rack may be trimmed to: its share, or above it the highest pod that
+/// joined (it leaves by decommission, not by a trim).
+fn trim_target(input: &PlanInput, rack: &RackView) -> u32 {
+    input
+        .nodes
+        .iter()
+        .filter(|n| n.rack == rack.name && n.joined)
+        .map(|n| n.ordinal + 1)
+        .fold(rack.desired_nodes, u32::max)
+}
+
 fn create_and_grow(input: &PlanInput, plan: &mut Plan) {
     for rack in input.racks.iter().filter(|r| r.in_spec) {
         match &rack.statefulset {
+            // Pods left without a StatefulSet (it was deleted without them) are taken over.
             None => plan.actions.push(Action::CreateStatefulSet {
                 rack: rack.name.clone(),
-                replicas: rack.desired_nodes,
+                replicas: trim_target(input, rack),
             }),
+            Some(sts)
+                if sts.replicas > trim_target(input, rack) && !decommission_under_way(input) =>
+            {
+                let target = trim_target(input, rack);
+                let mut pods: Vec<String> = input
+                    .nodes
+                    .iter()
+                    .filter(|n| n.rack == rack.name && n.ordinal >= target)
+                    .map(|n| n.pod.clone())
+                    .collect();
+                pods.sort();
+                plan.actions.push(Action::TrimStatefulSet {
+                    rack: rack.name.clone(),
+                    replicas: target,
+                    pods,
+                });
+            }
             // A scale up while a decommission runs waits for it (the rack would shrink under it).
             Some(sts) if sts.replicas < rack.desired_nodes && !decommission_under_way(input) => {
                 plan.actions.push(Action::ScaleStatefulSet {
@@ -644,7 +687,13 @@ impl Slot<'_> {
 fn slots_to_start(input: &PlanInput) -> Vec<Slot<'_>> {
     let mut slots = Vec::new();
     for (rack_index, rack) in input.racks.iter().enumerate() {
-        for ordinal in 0..rack.replicas() {
+        // Pods above the rack's share that never joined are trimmed, never started.
+        let limit = if rack.in_spec {
+            rack.replicas().min(trim_target(input, rack))
+        } else {
+            rack.replicas()
+        };
+        for ordinal in 0..limit {
             let node = input
                 .nodes
                 .iter()
@@ -939,6 +988,7 @@ mod tests {
             replace_requested: false,
             replacing: false,
             unschedulable: false,
+            joined: state != NodeState::ReadyToStart || ready,
         }
     }
 
@@ -997,6 +1047,85 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert!(plan.activity.scaling_up.is_some());
+    }
+
+    #[test]
+    fn a_statefulset_scaled_by_hand_is_trimmed_and_its_extra_pods_never_start() {
+        // r1 was scaled from 1 to 3 by hand: its new pods never ran Cassandra.
+        let mut nodes = all_up(1);
+        nodes.extend([fresh("r1", 1), fresh("r1", 2)]);
+        let mut scaled = input(1, 1, nodes);
+        scaled.racks[0].statefulset = Some(StatefulSetView {
+            replicas: 3,
+            template_current: true,
+            rolled_out: true,
+        });
+        let plan = plan(&scaled);
+        assert_eq!(
+            plan.actions,
+            [Action::TrimStatefulSet {
+                rack: "r1".into(),
+                replicas: 1,
+                pods: vec!["r1-1".into(), "r1-2".into()],
+            }]
+        );
+        assert!(
+            !plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Start { .. }))
+        );
+    }
+
+    #[test]
+    fn a_trim_stops_at_the_highest_pod_that_joined() {
+        // r1 went 2 -> 4 -> 2: r1-2 joined, so it leaves by decommission; r1-3 never started
+        // and is trimmed.
+        let mut nodes = all_up(2);
+        nodes.push(node("r1", 2, NodeState::Started, true));
+        nodes.push(fresh("r1", 3));
+        let mut shrinking = input(2, 2, nodes);
+        shrinking.racks[0].statefulset = Some(StatefulSetView {
+            replicas: 4,
+            template_current: true,
+            rolled_out: true,
+        });
+        assert_eq!(
+            plan(&shrinking).actions,
+            [Action::TrimStatefulSet {
+                rack: "r1".into(),
+                replicas: 3,
+                pods: vec!["r1-3".into()],
+            }]
+        );
+        // Once trimmed, the joined surplus node is decommissioned as usual.
+        shrinking.nodes.pop();
+        shrinking.racks[0].statefulset = Some(StatefulSetView {
+            replicas: 3,
+            template_current: true,
+            rolled_out: true,
+        });
+        assert_eq!(
+            plan(&shrinking).actions,
+            [Action::Decommission { pod: "r1-2".into() }]
+        );
+    }
+
+    #[test]
+    fn pods_without_a_statefulset_are_taken_over_at_their_count() {
+        let mut orphaned = input(
+            1,
+            1,
+            vec![up("r1", 0), up("r1", 1), up("r2", 0), up("r3", 0)],
+        );
+        orphaned.racks[0].statefulset = None;
+        assert_eq!(
+            plan(&orphaned).actions,
+            [Action::CreateStatefulSet {
+                rack: "r1".into(),
+                replicas: 2
+            }]
+        );
     }
 
     #[test]

@@ -26,6 +26,20 @@ impl Problem {
     }
 }
 
+/// Whether a problem lies in the datacenter's spec alone, so that only a change of the
+/// datacenter can fix it; other problems (a Secret, a StorageClass) are looked at again soon.
+#[must_use]
+pub fn is_spec_problem(problem: &Problem) -> bool {
+    !matches!(
+        problem.reason,
+        "ManagementApiAuthInvalid"
+            | "SuperuserSecretMissing"
+            | "SuperuserSecretInvalid"
+            | "StorageExpansionUnsupported"
+            | "StorageExpansionRefused"
+    )
+}
+
 /// Checks the spec alone: the API crate's rules, fields not acted on yet, and whether every
 /// child can be built.
 #[must_use]

@@ -29,6 +29,7 @@ use k8ssandra_reconcile::{
     events::{EventPublisher, Severity},
     metrics::ReconcileMetrics,
     scope::{now, scoped_api},
+    tolerant::{Tolerant, UndecodableReporter},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -80,6 +81,8 @@ pub struct Context {
     pub calls: TaskCalls,
     /// Events.
     pub events: EventPublisher,
+    /// Reports tasks that cannot be read.
+    pub undecodable: UndecodableReporter,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -95,8 +98,10 @@ impl Context {
         metrics: ReconcileMetrics,
         timings: Timings,
     ) -> Self {
+        let events = EventPublisher::new(client.clone(), "cass-operator");
         Self {
-            events: EventPublisher::new(client.clone(), "cass-operator"),
+            undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
+            events,
             client,
             mgmt,
             calls: TaskCalls::new(),
@@ -143,7 +148,9 @@ impl Error {
 /// Runs the controller until the watches end; `namespace` limits it to one namespace.
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let client = ctx.client.clone();
-    let tasks = scoped_api::<CassandraTask>(client.clone(), namespace);
+    // Tasks are watched tolerantly: one that cannot be read is reported on itself and the
+    // others carry on.
+    let tasks = scoped_api::<Tolerant<CassandraTask>>(client.clone(), namespace);
     let pods = scoped_api::<Pod>(client, namespace);
     let controller = Controller::new(tasks, watcher::Config::default());
     let store = controller.store();
@@ -163,7 +170,10 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
 }
 
 /// The unfinished tasks on the datacenter of a pod, so that a restart follows its pod at once.
-fn tasks_of_pod(store: &Store<CassandraTask>, pod: &Pod) -> Vec<ObjectRef<CassandraTask>> {
+fn tasks_of_pod(
+    store: &Store<Tolerant<CassandraTask>>,
+    pod: &Pod,
+) -> Vec<ObjectRef<Tolerant<CassandraTask>>> {
     let (Some(dc_label), Some(namespace)) = (pod.labels().get(labels::DATACENTER), pod.namespace())
     else {
         return Vec::new();
@@ -171,17 +181,21 @@ fn tasks_of_pod(store: &Store<CassandraTask>, pod: &Pod) -> Vec<ObjectRef<Cassan
     store
         .state()
         .iter()
-        .filter(|task| {
+        .filter_map(|object| match object.as_ref() {
+            Tolerant::Decoded(task) => Some((object, task)),
+            Tolerant::Undecodable { .. } => None,
+        })
+        .filter(|(_, task)| {
             task.status
                 .as_ref()
                 .is_none_or(|s| s.completion_time.is_none())
         })
-        .filter(|task| {
+        .filter(|(_, task)| {
             let (dc_namespace, dc_name) = observe::datacenter_ref(task);
             dc_namespace == namespace
                 && names::clean_label_value(&names::cleanup_for_kubernetes(&dc_name)) == *dc_label
         })
-        .map(|task| ObjectRef::from_obj(task.as_ref()))
+        .map(|(object, _)| ObjectRef::from_obj(object.as_ref()))
         .collect()
 }
 
@@ -189,14 +203,29 @@ fn tasks_of_pod(store: &Store<CassandraTask>, pod: &Pod) -> Vec<ObjectRef<Cassan
 ///
 /// # Errors
 /// When a step fails; the pass is retried.
-pub async fn reconcile(task: Arc<CassandraTask>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(&task, &ctx))
-        .await
+pub async fn reconcile(
+    object: Arc<Tolerant<CassandraTask>>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    match object.as_ref() {
+        Tolerant::Decoded(task) => {
+            ctx.undecodable.forget(&task.uid().unwrap_or_default());
+            ctx.metrics
+                .measure(CONTROLLER, Error::kind, pass(task, &ctx))
+                .await
+        }
+        Tolerant::Undecodable { metadata, error } => {
+            ctx.undecodable
+                .report::<CassandraTask>(metadata, error)
+                .await
+                .map_err(Error::Status)?;
+            Ok(Requeue::await_change())
+        }
+    }
 }
 
-fn error_policy(task: Arc<CassandraTask>, error: &Error, ctx: Arc<Context>) -> Requeue {
-    tracing::warn!(task = %task.name_any(), %error, "pass failed");
+fn error_policy(task: Arc<Tolerant<CassandraTask>>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    tracing::warn!(namespace = %task.namespace().unwrap_or_default(), task = %task.name_any(), %error, "pass failed");
     Requeue::requeue(ctx.timings.error_requeue)
 }
 

@@ -49,17 +49,12 @@ pub struct Observed {
     pub access_error: Option<String>,
 }
 
-/// Namespace and name of the task's datacenter (its namespace defaults to the task's).
+/// Namespace and name of the task's datacenter: always in the task's own namespace (validation
+/// refuses a task that names another).
 #[must_use]
 pub fn datacenter_ref(task: &CassandraTask) -> (String, String) {
-    let reference = &task.spec.datacenter;
-    let namespace = reference
-        .namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .or_else(|| task.namespace())
-        .unwrap_or_default();
-    (namespace, reference.name.clone().unwrap_or_default())
+    let name = task.spec.datacenter.name.clone().unwrap_or_default();
+    (task.namespace().unwrap_or_default(), name)
 }
 
 /// Reads the datacenter, its pods, and polls the jobs the task's status records.

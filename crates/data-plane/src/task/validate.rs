@@ -101,6 +101,25 @@ pub fn validate(task: &CassandraTask) -> Result<Operation, Problem> {
             "spec.datacenter.name is empty: name the CassandraDatacenter to run on",
         ));
     }
+    // Namespaces are a boundary: whoever may create a task in one namespace must not reach the
+    // nodes of another.
+    let own_namespace = task.metadata.namespace.as_deref().unwrap_or_default();
+    if let Some(namespace) = task
+        .spec
+        .datacenter
+        .namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty() && *ns != own_namespace)
+    {
+        return Err(Problem::new(
+            "CrossNamespace",
+            format!(
+                "spec.datacenter.namespace is {namespace:?}, but a task acts only on a \
+                 datacenter of its own namespace {own_namespace:?}; create the task in \
+                 namespace {namespace:?} instead"
+            ),
+        ));
+    }
     let job = job(task)?;
     let args = job.args.clone().unwrap_or_default();
     let keyspace = || keyspace_request(&args);
@@ -235,6 +254,27 @@ mod tests {
                 TableOperation::UpgradeSstables { .. }
             )))
         ));
+    }
+
+    #[test]
+    fn a_datacenter_of_another_namespace_is_refused() {
+        let mut task = task(CassandraCommand::Restart, None);
+        task.metadata.namespace = Some("tenant".into());
+        task.spec.datacenter.namespace = Some("tenant".into());
+        assert_eq!(validate(&task), Ok(Operation::Restart));
+        task.spec.datacenter.namespace = Some("victim".into());
+        let problem = validate(&task).unwrap_err();
+        assert_eq!(problem.reason, "CrossNamespace");
+        assert!(
+            problem.message.contains("\"victim\""),
+            "{}",
+            problem.message
+        );
+        assert!(
+            problem.message.contains("\"tenant\""),
+            "{}",
+            problem.message
+        );
     }
 
     #[test]
