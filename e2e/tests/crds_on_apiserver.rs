@@ -146,7 +146,11 @@ async fn crds_samples_and_fixtures_apply_and_cel_rules_refuse_bad_changes() {
     let shrink = serde_json::json!({ "spec": { "storageConfig": { "cassandraDataVolumeClaimSpec": {
         "resources": { "requests": { "storage": "1Gi" } } } } } });
     datacenters
-        .patch("dc1", &params, &Patch::Merge(&shrink))
+        .patch(
+            "dc1",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(&shrink),
+        )
         .await
         .expect("a smaller storage request is admitted");
 

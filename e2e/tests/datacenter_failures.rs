@@ -298,8 +298,12 @@ async fn refused_changes_say_why_and_change_nothing() {
     let refusals = [
         (serde_json::json!({ "clusterName": "other" }), "clusterName"),
         (
-            serde_json::json!({ "storageConfig": { "cassandraDataVolumeClaimSpec": { "resources": { "requests": { "storage": "1Gi" } } } } }),
-            "storage",
+            serde_json::json!({ "size": 5000 }),
+            "less than or equal to 1000",
+        ),
+        (
+            serde_json::json!({ "additionalLabels": { "cassandra.datastax.com/seed-node": "true" } }),
+            "additionalLabels may not set the operator's own labels",
         ),
         (
             serde_json::json!({ "racks": [

@@ -14,7 +14,9 @@ pub async fn data_plane(namespace: Option<String>) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // kube's client logs a whole response body at WARN when it cannot decode one;
+                // the controllers report such objects themselves.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=error")),
         )
         .init();
     let client = kube::Client::try_default()

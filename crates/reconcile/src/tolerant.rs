@@ -90,11 +90,48 @@ impl<K: Resource<DynamicType = ()>> Resource for Tolerant<K> {
     }
 }
 
-/// Just the metadata of an object.
+/// Just the metadata of an object, without `managedFields`: they mirror the object's fields, so
+/// they are as deeply nested as whatever made it undecodable.
 #[derive(Deserialize)]
 struct MetadataOnly {
     #[serde(default)]
-    metadata: ObjectMeta,
+    metadata: Metadata,
+}
+
+/// The parts of `ObjectMeta` a controller reads.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    generation: Option<i64>,
+    creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+    owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    finalizers: Option<Vec<String>>,
+}
+
+impl From<Metadata> for ObjectMeta {
+    fn from(m: Metadata) -> Self {
+        Self {
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resource_version: m.resource_version,
+            generation: m.generation,
+            creation_timestamp: m.creation_timestamp,
+            deletion_timestamp: m.deletion_timestamp,
+            labels: m.labels,
+            annotations: m.annotations,
+            owner_references: m.owner_references,
+            finalizers: m.finalizers,
+            ..Self::default()
+        }
+    }
 }
 
 impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
@@ -104,11 +141,11 @@ impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
         match serde_json::from_str::<K>(raw.get()) {
             Ok(object) => Ok(Self::Decoded(object)),
             Err(error) => {
-                let metadata = Box::new(
+                let metadata = Box::new(ObjectMeta::from(
                     serde_json::from_str::<MetadataOnly>(raw.get())
                         .map_err(D::Error::custom)?
                         .metadata,
-                );
+                ));
                 Ok(Self::Undecodable {
                     metadata,
                     error: describe(&error),
@@ -279,8 +316,10 @@ mod tests {
             metadata: ObjectMeta,
             config: serde_json::Value,
         }
+        // The managed fields mirror the deep value.
         let body = format!(
-            r#"{{"type":"ADDED","object":{{"metadata":{{"name":"deep"}},"config":{}}}}}"#,
+            r#"{{"type":"ADDED","object":{{"metadata":{{"name":"deep","managedFields":[{{"fieldsV1":{}}}]}},"config":{}}}}}"#,
+            nested(200),
             nested(200)
         );
         let event: WatchEvent<Tolerant<WithConfig>> = serde_json::from_str(&body).unwrap();

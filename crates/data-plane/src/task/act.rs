@@ -14,7 +14,7 @@ use k8ssandra_mgmt_api::{JobId, ManagementApiClient, Submission};
 use k8ssandra_reconcile::events::Severity;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, Preconditions},
+    api::{DeleteParams, EvictParams, Patch, PatchParams, Preconditions},
 };
 
 use super::{
@@ -58,7 +58,8 @@ pub struct Acting<'a> {
     pub now: &'a Time,
 }
 
-/// Carries out `plan`, updating `records` after each action.
+/// Carries out `plan`, updating `records` after each action; returns why actions were put off
+/// (a restart the PodDisruptionBudget does not allow yet).
 ///
 /// # Errors
 /// When a Kubernetes write fails; the actions before it stay done in the cluster, and the next
@@ -67,13 +68,17 @@ pub async fn act(
     acting: &Acting<'_>,
     plan: &Plan,
     records: &mut BTreeMap<String, PodJobStatus>,
-) -> Result<(), ActError> {
+) -> Result<Vec<String>, ActError> {
+    let mut deferred = Vec::new();
     for action in &plan.actions {
-        acting.one(action, records.get(action.pod())).await?;
+        if let Some(why) = acting.one(action, records.get(action.pod())).await? {
+            deferred.push(why);
+            continue;
+        }
         let record = pod_after(action, records.get(action.pod()), acting.now);
         records.insert(action.pod().to_owned(), record);
     }
-    Ok(())
+    Ok(deferred)
 }
 
 impl Acting<'_> {
@@ -105,7 +110,12 @@ impl Acting<'_> {
             .await;
     }
 
-    async fn one(&self, action: &Action, record: Option<&PodJobStatus>) -> Result<(), ActError> {
+    /// Carries out one action; `Some(why)` when it was put off.
+    async fn one(
+        &self,
+        action: &Action,
+        record: Option<&PodJobStatus>,
+    ) -> Result<Option<String>, ActError> {
         let command = self.command;
         match action {
             Action::Submit { pod } => {
@@ -134,11 +144,13 @@ impl Acting<'_> {
                         ),
                     )
                 } else {
-                    self.delete_pod(pod, uid).await?;
+                    if let Some(why) = self.evict_pod(pod, uid).await? {
+                        return Ok(Some(why));
+                    }
                     (
                         "RestartingPod",
                         format!(
-                            "deleted pod {pod}: it restarts, and the task waits until it is ready"
+                            "evicted pod {pod}: it restarts, and the task waits until it is ready"
                         ),
                     )
                 };
@@ -166,7 +178,7 @@ impl Acting<'_> {
                 .await;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Makes the pod's call in a task of its own; the outcome lands in the call registry.
@@ -194,20 +206,29 @@ impl Acting<'_> {
         Ok(())
     }
 
-    /// Deletes the pod if it still has `uid` (another UID means it was recreated already).
-    async fn delete_pod(&self, name: &str, uid: &str) -> Result<(), ActError> {
+    /// Evicts the pod if it still has `uid` (another UID means it was recreated already), so that
+    /// the PodDisruptionBudget judges it: whatever else takes nodes down (another task, a
+    /// rollout, a drain), no more pods are down at once than it allows. `Some(why)` when it does
+    /// not allow it yet.
+    async fn evict_pod(&self, name: &str, uid: &str) -> Result<Option<String>, ActError> {
         let api = Api::<Pod>::namespaced(self.ctx.client.clone(), &self.namespace());
-        let params = DeleteParams {
-            preconditions: Some(Preconditions {
-                uid: Some(uid.to_owned()),
-                resource_version: None,
+        let params = EvictParams {
+            delete_options: Some(DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: Some(uid.to_owned()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
             }),
-            ..DeleteParams::default()
+            ..EvictParams::default()
         };
-        match api.delete(name, &params).await {
-            Ok(_) => Ok(()),
+        match api.evict(name, &params).await {
+            Ok(_) => Ok(None),
+            Err(kube::Error::Api(status)) if status.code == 429 => Ok(Some(format!(
+                "waiting to restart {name}: the PodDisruptionBudget allows no more pods down now"
+            ))),
             // Gone, or recreated with another UID: the restart happened.
-            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(None),
             Err(source) => Err(ActError::Kube {
                 what: format!("delete pod {name}"),
                 source,

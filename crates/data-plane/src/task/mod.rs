@@ -83,6 +83,8 @@ pub struct Context {
     pub events: EventPublisher,
     /// Reports tasks that cannot be read.
     pub undecodable: UndecodableReporter,
+    /// The watch cache of every task (set once the controller runs).
+    pub tasks: std::sync::OnceLock<Store<Tolerant<CassandraTask>>>,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -101,6 +103,7 @@ impl Context {
         let events = EventPublisher::new(client.clone(), "cass-operator");
         Self {
             undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
+            tasks: std::sync::OnceLock::new(),
             events,
             client,
             mgmt,
@@ -154,6 +157,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
     let pods = scoped_api::<Pod>(client, namespace);
     let controller = Controller::new(tasks, watcher::Config::default());
     let store = controller.store();
+    let _ = ctx.tasks.set(store.clone());
     controller
         .watches(
             pods,
@@ -274,6 +278,25 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
     let command = validate::job(&task)
         .map(|j| validate::command_name(j.command))
         .unwrap_or_default();
+    let others = ctx
+        .tasks
+        .get()
+        .map(|store| store.state())
+        .unwrap_or_default();
+    let others: Vec<&CassandraTask> = others.iter().filter_map(|t| t.decoded().ok()).collect();
+    if let Some(blocker) = plan::blocking_task(&task, &others, &now) {
+        let state = TaskState::Pending {
+            reason: "WaitingForOtherTask",
+            message: format!(
+                "task {} runs on datacenter {} first (concurrencyPolicy: both must say Allow \
+                 to run at the same time)",
+                blocker.name_any(),
+                task.spec.datacenter.name.as_deref().unwrap_or_default()
+            ),
+        };
+        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        return Ok(Requeue::requeue(ctx.timings.poll));
+    }
 
     let observed = observe::observe(ctx, &task).await?;
     let Some(dc) = &observed.datacenter else {
@@ -327,7 +350,8 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
         observed: &observed,
         now: &now,
     };
-    act::act(&acting, &plan, &mut records).await?;
+    let deferred = act::act(&acting, &plan, &mut records).await?;
+    let waiting: Vec<String> = plan.waiting.iter().cloned().chain(deferred).collect();
 
     let targets: Vec<String> = input.pods.iter().map(|p| p.view.name.clone()).collect();
     match plan::outcome(&targets, &records) {
@@ -335,7 +359,7 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
             let state = TaskState::Running {
                 command,
                 pods: targets.len(),
-                waiting: &plan.waiting,
+                waiting: &waiting,
             };
             write_status(ctx, &task, &state, records, &now).await?;
             Ok(Requeue::requeue(ctx.timings.poll))

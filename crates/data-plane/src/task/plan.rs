@@ -18,10 +18,11 @@ use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8ssandra_api::{
-    control::{JobArguments, PodJobStatus},
+    control::{CassandraTask, JobArguments, PodJobStatus},
     names,
 };
 use k8ssandra_mgmt_api::JobId;
+use kube::ResourceExt;
 
 use super::validate::Operation;
 
@@ -506,6 +507,40 @@ fn start_restart(input: &PlanInput, plan: &mut Plan) {
     delete(pod, input.kind == Kind::Replace, plan);
 }
 
+/// The earlier task on the same datacenter that `task` must wait for, under upstream's
+/// `concurrencyPolicy`: two unfinished tasks on one datacenter run one after the other (oldest
+/// first, by creation time then name) unless both say `Allow`. A task that started holds
+/// back every task that did not; of the others, the older holds back the newer unless its
+/// scheduled time has not come.
+#[must_use]
+pub fn blocking_task<'a>(
+    task: &CassandraTask,
+    others: &'a [&'a CassandraTask],
+    now: &Time,
+) -> Option<&'a CassandraTask> {
+    let started = |t: &CassandraTask| t.status.as_ref().is_some_and(|s| s.start_time.is_some());
+    let finished = |t: &CassandraTask| {
+        t.status
+            .as_ref()
+            .is_some_and(|s| s.completion_time.is_some())
+    };
+    if started(task) {
+        return None;
+    }
+    let key = |t: &CassandraTask| (t.metadata.creation_timestamp.clone(), t.name_any());
+    others.iter().copied().find(|other| {
+        other.uid() != task.uid()
+            && other.namespace() == task.namespace()
+            && other.spec.datacenter.name == task.spec.datacenter.name
+            && !finished(other)
+            && !(task.spec.template.allows_concurrency()
+                && other.spec.template.allows_concurrency())
+            && (started(other)
+                || (key(other) < key(task)
+                    && scheduled_wait(other.spec.template.scheduled_time.as_ref(), now).is_none()))
+    })
+}
+
 /// Where the whole task stands after a pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -579,6 +614,71 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
 
     use super::*;
+
+    fn restart_task(name: &str, created: i64, policy: Option<&str>) -> CassandraTask {
+        use k8ssandra_api::control::{CassandraTaskSpec, CassandraTaskTemplate};
+        let mut task = CassandraTask::new(
+            name,
+            CassandraTaskSpec {
+                datacenter: k8s_openapi::api::core::v1::ObjectReference {
+                    name: Some("dc1".into()),
+                    ..Default::default()
+                },
+                template: CassandraTaskTemplate {
+                    concurrency_policy: policy.map(str::to_owned),
+                    ..Default::default()
+                },
+            },
+        );
+        task.metadata.namespace = Some("cass".into());
+        task.metadata.uid = Some(format!("uid-{name}"));
+        task.metadata.creation_timestamp = Some(at(created));
+        task
+    }
+
+    fn started(mut task: CassandraTask, done: bool) -> CassandraTask {
+        let status = task.status.get_or_insert_with(Default::default);
+        status.start_time = Some(at(1));
+        if done {
+            status.completion_time = Some(at(2));
+        }
+        task
+    }
+
+    #[test]
+    fn tasks_on_one_datacenter_run_oldest_first_unless_both_allow_concurrency() {
+        let now = at(100);
+        let old = restart_task("old", 10, None);
+        let new = restart_task("new", 20, None);
+        let others = [&old, &new];
+        assert_eq!(
+            blocking_task(&new, &others, &now).map(|t| t.name_any()),
+            Some("old".into())
+        );
+        assert!(blocking_task(&old, &others, &now).is_none());
+        // A started task holds back even an older one that has not started.
+        let running_new = started(new.clone(), false);
+        let others = [&old, &running_new];
+        assert_eq!(
+            blocking_task(&old, &others, &now).map(|t| t.name_any()),
+            Some("new".into())
+        );
+        // A finished one holds back no one; nor a task of another datacenter.
+        let done_old = started(old.clone(), true);
+        assert!(blocking_task(&new, &[&done_old, &new], &now).is_none());
+        let mut elsewhere = old.clone();
+        elsewhere.spec.datacenter.name = Some("dc2".into());
+        assert!(blocking_task(&new, &[&elsewhere, &new], &now).is_none());
+        // Both must allow it to run together.
+        let old_allow = restart_task("old", 10, Some("Allow"));
+        let new_allow = restart_task("new", 20, Some("Allow"));
+        assert!(blocking_task(&new_allow, &[&old_allow, &new_allow], &now).is_none());
+        assert!(blocking_task(&new_allow, &[&old, &new_allow], &now).is_some());
+        // An older task scheduled later does not hold back one that may run now.
+        let mut later = old.clone();
+        later.spec.template.scheduled_time = Some(at(500));
+        assert!(blocking_task(&new, &[&later, &new], &now).is_none());
+    }
 
     fn at(seconds: i64) -> Time {
         Time(Timestamp::from_second(seconds).unwrap())
