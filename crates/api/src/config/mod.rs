@@ -2,7 +2,7 @@
 //! Kubernetes cluster.
 
 use k8s_openapi::api::core::v1::LocalObjectReference;
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +13,7 @@ pub const GROUP: &str = "config.k8ssandra.io";
 pub const KUBECONFIG_KEY: &str = "kubeconfig";
 
 /// A remote Kubernetes cluster: a kubeconfig in a Secret and the context to use from it.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "config.k8ssandra.io",
     version = "v1beta1",
@@ -41,8 +41,10 @@ pub struct ClientConfigSpec {
     /// Context of the kubeconfig to use, and the name datacenters use in `k8sContext`; the
     /// ClientConfig's name when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub context_name: Option<String>,
     /// Secret (in the same namespace) whose `kubeconfig` key holds the kubeconfig.
+    #[x_kube(validation = Rule::new("has(self.name) && self.name != ''").message("kubeConfigSecret.name must name the Secret that holds the kubeconfig"))]
     pub kube_config_secret: LocalObjectReference,
 }
 

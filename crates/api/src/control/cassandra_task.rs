@@ -21,6 +21,8 @@ use crate::conditions::Condition;
     derive = "PartialEq",
     derive = "Default",
     doc = "An operation run on the nodes of a CassandraDatacenter.",
+    // A finished task is a record of what ran: an edit would silently not run.
+    validation = Rule::new("!has(oldSelf.status) || !has(oldSelf.status.completionTime) || self.spec == oldSelf.spec").message("a finished task cannot be changed: create a new task to run it again"),
     printcolumn(
         name = "Datacenter",
         type_ = "string",

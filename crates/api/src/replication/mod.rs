@@ -7,7 +7,7 @@ use k8s_openapi::{
     api::core::v1::LocalObjectReference,
     apimachinery::pkg::apis::meta::v1::{LabelSelector, Time},
 };
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -44,21 +44,27 @@ pub struct ReplicatedSecretSpec {
     pub name_selector: Option<LocalObjectReference>,
     /// Where to copy them; nowhere when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub replication_targets: Option<Vec<ReplicationTarget>>,
 }
 
-/// One place Secrets are copied to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// One place Secrets are copied to. Never a namespace of Kubernetes itself, and never a name
+/// outside the prefix given (see the namespace rule in the data-plane docs).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationTarget {
-    /// Namespace; the ReplicatedSecret's when empty.
+    /// Namespace; the ReplicatedSecret's when empty. Never kube-system, kube-public or
+    /// kube-node-lease.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
+    #[x_kube(validation = Rule::new("!(self in ['kube-system', 'kube-public', 'kube-node-lease'])").message("Secrets are never replicated into kube-system, kube-public or kube-node-lease"))]
     pub namespace: Option<String>,
     /// Kubernetes context (a ClientConfig's); the local cluster when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8s_context_name: Option<String>,
-    /// Prefix of the copies' names.
+    /// Prefix of the copies' names: lower-case letters, digits, '-' and '.'.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][-a-z0-9.]*$"), length(max = 200))]
     pub target_prefix: Option<String>,
     /// Labels removed from the copies.
     #[serde(skip_serializing_if = "Option::is_none")]
