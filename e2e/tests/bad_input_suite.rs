@@ -454,6 +454,18 @@ fn cases() -> Vec<Case> {
         Invalid("RefusedByApiServer"),
     );
     dc(
+        "mgmt-port-moved",
+        json!({ "podTemplateSpec": { "spec": { "containers": [{ "name": "cassandra",
+            "ports": [{ "name": "mgmt-api", "containerPort": 8081 }] }] } } }),
+        Invalid("InvalidSpec"),
+    );
+    dc(
+        "mgmt-port-renamed",
+        json!({ "podTemplateSpec": { "spec": { "containers": [{ "name": "cassandra",
+            "ports": [{ "name": "api", "containerPort": 8080 }] }] } } }),
+        Invalid("InvalidSpec"),
+    );
+    dc(
         "template-no-containers",
         json!({ "podTemplateSpec": { "spec": { "initContainers": [{ "name": "x", "image": "busybox" }] } } }),
         Refused("podTemplateSpec.spec.containers: Required value"),

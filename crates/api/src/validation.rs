@@ -354,6 +354,32 @@ pub fn validate_datacenter(dc: &CassandraDatacenter) -> Result<(), ValidationErr
             );
         }
     }
+    // The operator calls the Management API on its port; a template that moves or renames it
+    // would roll the pods while every call still goes to the old place.
+    let cassandra_ports = spec
+        .pod_template_spec
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.name == "cassandra")
+        .flat_map(|c| c.ports.iter().flatten());
+    let mgmt_port = i32::from(crate::defaults::MANAGEMENT_API_PORT);
+    for port in cassandra_ports {
+        let named = port.name.as_deref() == Some("mgmt-api");
+        if named != (port.container_port == mgmt_port) {
+            problems.add(
+                "spec.podTemplateSpec.spec.containers[cassandra].ports",
+                format!(
+                    "the Management API is served on port {mgmt_port} named mgmt-api; the pod \
+                     template may not move or rename it (port {} named {:?})",
+                    port.container_port,
+                    port.name.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+    }
     let template_labels = spec
         .pod_template_spec
         .as_ref()

@@ -359,3 +359,49 @@ fn an_existing_datacenter_keeps_its_storage_and_rack_order() {
     );
     assert!(validate_k8ssandra_cluster_update(&old, &new_dc).is_ok());
 }
+
+#[test]
+fn what_the_operator_could_not_act_on_is_reported_before_it_writes() {
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({ "a": deep });
+    }
+    let bad = cassdc(
+        json!({}),
+        json!({
+            "racks": [{"name": "r1"}, {"name": "R1"}, {"name": "rack_1"}, {"name": "rack-1"}, {"name": "rack.2"}],
+            "config": {"cassandra-yaml": {"deep": deep}},
+            "additionalSeeds": ["10.0.0.1", "seed.example.com", "not a host!"],
+            "podTemplateSpec": {
+                "metadata": {"labels": {"cassandra.datastax.com/seed-node": "true"}},
+                "spec": {"containers": [{"name": "cassandra", "ports": [{"name": "mgmt-api", "containerPort": 8081}]}]},
+            },
+        }),
+    );
+    assert_problems(
+        &dc_errors(&bad),
+        &[
+            ("spec.racks[1].name", "name the same rack once cleaned up"),
+            ("spec.racks[3].name", "name the same rack once cleaned up"),
+            ("spec.racks[4].name", "dots"),
+            ("spec.config", "nests 42 levels deep"),
+            ("spec.additionalSeeds[2]", "IP address or a host name"),
+            (
+                "spec.podTemplateSpec.metadata.labels[cassandra.datastax.com/seed-node]",
+                "the operator's own label",
+            ),
+            (
+                "spec.podTemplateSpec.spec.containers[cassandra].ports",
+                "may not move or rename it",
+            ),
+        ],
+    );
+    let big = cassdc(
+        json!({}),
+        json!({"config": {"cassandra-yaml": {"blob": "x".repeat(300 * 1024)}}}),
+    );
+    assert_problems(
+        &dc_errors(&big),
+        &[("spec.config", "more than the 256 KiB")],
+    );
+}

@@ -64,11 +64,28 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
         conditions::set(&mut list, c, &input.now);
     };
 
+    // A ready pod whose node the ring does not list, or lists as LEFT, is no Cassandra node:
+    // Ready never counts it, so that Ready and the ring never contradict each other.
+    let in_ring = |pod: &k8s_openapi::api::core::v1::Pod| {
+        let Some(gossip) = &input.observed.gossip else {
+            return true;
+        };
+        pod_ip(pod)
+            .and_then(|ip| gossip.by_ip(ip))
+            .is_some_and(|entry| entry.status() != NodeStatus::Left)
+    };
     let up: Vec<&str> = input
         .observed
         .pods
         .iter()
-        .filter(|p| is_running(p) && is_ready(p))
+        .filter(|p| is_running(p) && is_ready(p) && in_ring(p))
+        .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+        .collect();
+    let out_of_ring: Vec<&str> = input
+        .observed
+        .pods
+        .iter()
+        .filter(|p| is_running(p) && is_ready(p) && !in_ring(p))
         .map(|p| p.metadata.name.as_deref().unwrap_or_default())
         .collect();
     let desired = if dc.spec.is_stopped() {
@@ -103,6 +120,12 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
         } else {
             format!("{} nodes ready, {desired} wanted", up.len())
         };
+        if !out_of_ring.is_empty() {
+            message.push_str(&format!(
+                "; {} ready but not in the ring (or LEFT)",
+                out_of_ring.join(", ")
+            ));
+        }
         for (pod, count, error) in &input.failed_starts {
             message.push_str(&format!("; start of {pod} failed {count} time(s): {error}"));
         }
