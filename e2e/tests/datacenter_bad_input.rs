@@ -652,7 +652,7 @@ async fn restart_tasks_that_allow_concurrency_are_held_to_the_disruption_budget(
 }
 
 #[tokio::test]
-async fn a_statefulset_scaled_by_hand_goes_back_and_its_extra_pods_never_start() {
+async fn a_statefulset_scaled_or_edited_by_hand_goes_back_and_extra_pods_never_start() {
     let (scenario, _) = Scenario::with_sample("bad_hand_scaled")
         .await
         .expect("dc1 comes up");
@@ -690,6 +690,37 @@ async fn a_statefulset_scaled_by_hand_goes_back_and_its_extra_pods_never_start()
         .wait_converged("dc1", 3)
         .await
         .expect("dc1 stays converged");
+
+    // An image changed by hand goes back to what the spec says.
+    let image = |sts: &StatefulSet| {
+        sts.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.containers.iter().find(|c| c.name == "cassandra"))
+            .and_then(|c| c.image.clone())
+    };
+    let rack2 = "cluster1-dc1-rack2-sts";
+    let wanted = image(&statefulsets(&scenario).get(rack2).await.expect("rack2"));
+    let edit = serde_json::json!({ "spec": { "template": { "spec": { "containers": [
+        { "name": "cassandra", "image": "example.com/not-cassandra:1" } ] } } } });
+    let by_hand = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    statefulsets(&scenario)
+        .patch(rack2, &by_hand, &Patch::Strategic(&edit))
+        .await
+        .expect("edited by hand");
+    wait::until("rack2's image put back", LIMIT, || async {
+        let sts = statefulsets(&scenario).get(rack2).await.ok()?;
+        (image(&sts) == wanted).then_some(())
+    })
+    .await
+    .expect("the edit is reverted");
+    scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("dc1 converges again");
 }
 
 #[tokio::test]

@@ -322,13 +322,14 @@ impl Acting<'_> {
     }
 
     async fn apply_statefulset(&self, sts: &StatefulSet) -> Result<(), ActError> {
-        apply(&self.statefulsets(), FIELD_MANAGER, sts)
+        let written = apply(&self.statefulsets(), FIELD_MANAGER, sts)
             .await
-            .map(drop)
             .map_err(|source| ActError::Kube {
                 what: format!("apply StatefulSet {}", sts.name_any()),
                 source,
-            })
+            })?;
+        self.ctx.written.record(&written);
+        Ok(())
     }
 
     /// Sets a rack's replica count (and nothing else of its StatefulSet).

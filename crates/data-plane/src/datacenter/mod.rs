@@ -102,6 +102,8 @@ pub struct Context {
     pub undecodable: UndecodableReporter,
     /// StatefulSets the API server admitted in a dry run.
     pub admitted: admission::Admitted,
+    /// The generation of each StatefulSet after this operator's last write.
+    pub written: operations::WrittenGenerations,
     /// The watch cache of every datacenter (set once the controller runs).
     pub datacenters: OnceLock<Store<Tolerant<CassandraDatacenter>>>,
     /// Reconcile metrics.
@@ -123,6 +125,7 @@ impl Context {
         Self {
             undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
             admitted: admission::Admitted::default(),
+            written: operations::WrittenGenerations::default(),
             datacenters: OnceLock::new(),
             events,
             client,

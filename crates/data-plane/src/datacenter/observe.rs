@@ -46,6 +46,8 @@ pub struct Observed {
     pub claims: Vec<PersistentVolumeClaim>,
     /// The ring as a ready node of the datacenter sees it; `None` when no node answered.
     pub gossip: Option<EndpointStates>,
+    /// StatefulSets whose spec someone else changed since this operator last wrote them.
+    pub edited: Vec<String>,
 }
 
 /// The label selector of everything the datacenter owns.
@@ -99,11 +101,19 @@ pub async fn observe(
         gossip = read_gossip(mgmt, &pods).await;
         poll_decommission_jobs(ctx, mgmt, &pods).await;
     }
+    // An edit is reverted once: an edit of fields this operator does not set leaves the
+    // generation where its revert found it, and is then left alone.
+    let edited = statefulsets
+        .iter()
+        .filter(|sts| edited_by_hand(sts) && !ctx.written.is_current(sts))
+        .map(ResourceExt::name_any)
+        .collect();
     Ok(Observed {
         statefulsets,
         pods,
         claims,
         gossip,
+        edited,
     })
 }
 
@@ -222,7 +232,11 @@ pub fn plan_input(
         let statefulset = match live {
             Some(live) => {
                 let desired = build::statefulset::statefulset(dc, &rack_plan.rack, 0, images)?;
-                Some(statefulset_view(live, hash::stamped_hash(&desired)))
+                Some(statefulset_view(
+                    live,
+                    hash::stamped_hash(&desired),
+                    observed.edited.contains(&live.name_any()),
+                ))
             }
             None => None,
         };
@@ -246,7 +260,7 @@ pub fn plan_input(
                 in_spec: false,
                 desired_nodes: 0,
                 desired_seeds: 0,
-                statefulset: Some(statefulset_view(live, None)),
+                statefulset: Some(statefulset_view(live, None, false)),
             });
         }
     }
@@ -319,7 +333,11 @@ pub fn plan_input(
     })
 }
 
-fn statefulset_view(live: &StatefulSet, desired_hash: Option<&str>) -> StatefulSetView {
+fn statefulset_view(
+    live: &StatefulSet,
+    desired_hash: Option<&str>,
+    edited: bool,
+) -> StatefulSetView {
     let replicas = live
         .spec
         .as_ref()
@@ -335,5 +353,86 @@ fn statefulset_view(live: &StatefulSet, desired_hash: Option<&str>) -> StatefulS
         replicas,
         template_current: desired_hash.is_none_or(|h| hash::stamped_hash(live) == Some(h)),
         rolled_out,
+        edited,
+    }
+}
+
+/// Whether someone else wrote the StatefulSet's spec after this operator's last apply: its
+/// managed fields show another manager's write of `spec` (not through the scale or status
+/// subresource, which the trim and the StatefulSet controller own) later than ours. Times are
+/// whole seconds, so an edit in the second of the operator's own write goes unnoticed until the
+/// next one.
+#[must_use]
+pub fn edited_by_hand(live: &StatefulSet) -> bool {
+    let entries = live.metadata.managed_fields.as_deref().unwrap_or_default();
+    let ours = entries
+        .iter()
+        .filter(|e| e.manager.as_deref() == Some(super::FIELD_MANAGER) && e.subresource.is_none())
+        .filter_map(|e| e.time.as_ref())
+        .max();
+    entries
+        .iter()
+        .filter(|e| e.manager.as_deref() != Some(super::FIELD_MANAGER) && e.subresource.is_none())
+        .filter(|e| {
+            e.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .filter_map(|e| e.time.as_ref())
+        .any(|theirs| ours.is_none_or(|ours| theirs.0 > ours.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn managed(
+        manager: &str,
+        subresource: Option<&str>,
+        second: i64,
+        spec: bool,
+    ) -> serde_json::Value {
+        let fields = if spec {
+            serde_json::json!({ "f:spec": { "f:template": {} } })
+        } else {
+            serde_json::json!({ "f:metadata": { "f:ownerReferences": {} } })
+        };
+        let time = k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + second)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        serde_json::json!({
+            "manager": manager, "operation": "Update", "subresource": subresource,
+            "time": time, "fieldsType": "FieldsV1", "fieldsV1": fields,
+        })
+    }
+
+    fn sts_with(entries: Vec<serde_json::Value>) -> StatefulSet {
+        serde_json::from_value(
+            serde_json::json!({ "metadata": { "name": "s", "managedFields": entries } }),
+        )
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_edit_by_hand_is_a_later_write_of_spec_by_another_manager() {
+        let ours = || managed(super::super::FIELD_MANAGER, None, 10, true);
+        assert!(!edited_by_hand(&sts_with(vec![ours()])));
+        assert!(edited_by_hand(&sts_with(vec![
+            ours(),
+            managed("kubectl-edit", None, 20, true)
+        ])));
+        // Earlier than ours, through the scale subresource, or only metadata: not an edit.
+        assert!(!edited_by_hand(&sts_with(vec![
+            ours(),
+            managed("kubectl-edit", None, 5, true)
+        ])));
+        assert!(!edited_by_hand(&sts_with(vec![
+            ours(),
+            managed("kubectl", Some("scale"), 20, true)
+        ])));
+        assert!(!edited_by_hand(&sts_with(vec![
+            ours(),
+            managed("kube-controller-manager", None, 20, false)
+        ])));
     }
 }

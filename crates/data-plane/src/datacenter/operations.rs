@@ -173,3 +173,33 @@ impl NodeCalls {
             .ready(&name.to_owned(), now)
     }
 }
+
+/// The generation each StatefulSet had after this operator's last write, by UID, so that an edit
+/// by someone else is told from the operator's own writes, and reverted once.
+#[derive(Debug, Default)]
+pub struct WrittenGenerations(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl WrittenGenerations {
+    /// Records the StatefulSet as the API server answered a write of it.
+    pub fn record(&self, sts: &k8s_openapi::api::apps::v1::StatefulSet) {
+        let (Some(uid), Some(generation)) = (sts.metadata.uid.clone(), sts.metadata.generation)
+        else {
+            return;
+        };
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(uid, generation);
+        }
+    }
+
+    /// Whether the StatefulSet is still at the generation of this operator's last write.
+    #[must_use]
+    pub fn is_current(&self, sts: &k8s_openapi::api::apps::v1::StatefulSet) -> bool {
+        let Some(uid) = sts.metadata.uid.as_deref() else {
+            return false;
+        };
+        self.0
+            .lock()
+            .map(|map| map.get(uid).copied() == sts.metadata.generation)
+            .unwrap_or(false)
+    }
+}

@@ -138,6 +138,8 @@ pub struct StatefulSetView {
     pub template_current: bool,
     /// The StatefulSet controller finished rolling out the template to every pod.
     pub rolled_out: bool,
+    /// Someone else changed its spec after this operator's last write (`kubectl edit`, a patch).
+    pub edited: bool,
 }
 
 /// A rack: in the spec, or removed from it while its StatefulSet is still there.
@@ -322,6 +324,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     create_and_grow(input, &mut plan);
     note_rollout(input, &mut plan);
+    revert_edits(input, &mut plan);
     follow_starts(input, &mut plan);
     if follow_decommission(input, &mut plan)
         || begin_replace(input, &mut plan)
@@ -418,6 +421,22 @@ fn create_and_grow(input: &PlanInput, plan: &mut Plan) {
         || (!rolling && current <= desired && (up as u64) < u64::from(desired))
     {
         plan.activity.scaling_up = Some(format!("{up} of {desired} nodes up"));
+    }
+}
+
+/// Puts back the operator's StatefulSet of a rack whose spec someone else changed: at once, as
+/// the edit may already be rolling pods out.
+fn revert_edits(input: &PlanInput, plan: &mut Plan) {
+    for rack in input.racks.iter().filter(|r| r.in_spec) {
+        if rack.statefulset.as_ref().is_some_and(|s| s.edited) {
+            plan.actions.push(Action::UpdateStatefulSet {
+                rack: rack.name.clone(),
+            });
+            plan.activity.updating = Some(format!(
+                "the StatefulSet of rack {} was changed by hand; putting back what the spec says",
+                rack.name
+            ));
+        }
     }
 }
 
@@ -966,6 +985,7 @@ mod tests {
                 replicas,
                 template_current: true,
                 rolled_out: true,
+                edited: false,
             }),
         }
     }
@@ -1059,6 +1079,7 @@ mod tests {
             replicas: 3,
             template_current: true,
             rolled_out: true,
+            edited: false,
         });
         let plan = plan(&scaled);
         assert_eq!(
@@ -1089,6 +1110,7 @@ mod tests {
             replicas: 4,
             template_current: true,
             rolled_out: true,
+            edited: false,
         });
         assert_eq!(
             plan(&shrinking).actions,
@@ -1104,10 +1126,35 @@ mod tests {
             replicas: 3,
             template_current: true,
             rolled_out: true,
+            edited: false,
         });
         assert_eq!(
             plan(&shrinking).actions,
             [Action::Decommission { pod: "r1-2".into() }]
+        );
+    }
+
+    #[test]
+    fn a_statefulset_edited_by_hand_is_put_back_at_once() {
+        let mut edited = input(1, 1, all_up(1));
+        edited.racks[1].statefulset = Some(StatefulSetView {
+            replicas: 1,
+            template_current: true,
+            rolled_out: false,
+            edited: true,
+        });
+        let plan = plan(&edited);
+        assert_eq!(
+            plan.actions,
+            [Action::UpdateStatefulSet { rack: "r2".into() }]
+        );
+        assert!(
+            plan.activity
+                .updating
+                .as_deref()
+                .is_some_and(|m| m.contains("changed by hand")),
+            "{:?}",
+            plan.activity
         );
     }
 
@@ -1266,6 +1313,7 @@ mod tests {
                     replicas: count,
                     template_current: true,
                     rolled_out: true,
+                    edited: false,
                 });
                 input.nodes.extend((0..count).map(|o| up(&rack.name, o)));
             }

@@ -365,9 +365,10 @@ async fn recreate(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    apply(api, FIELD_MANAGER, &desired)
+    let created = apply(api, FIELD_MANAGER, &desired)
         .await
         .map_err(kube_error(format!("create StatefulSet {name}")))?;
+    ctx.written.record(&created);
     ctx.events
         .publish(
             &dc.object_ref(&()),
