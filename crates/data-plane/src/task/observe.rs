@@ -243,8 +243,26 @@ pub fn plan_input(
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
         all_ready: !observed.pods.is_empty()
-            && observed.pods.iter().all(|p| is_running(p) && is_ready(p)),
+            && observed.pods.iter().all(|p| is_running(p) && is_ready(p))
+            && !datacenter_disrupting(dc),
     }
+}
+
+/// Whether the datacenter controller is taking nodes down itself (a rollout, a decommission, a
+/// replacement), as its status says: a restart waits for it, so that the two never take two
+/// nodes down together.
+fn datacenter_disrupting(dc: &CassandraDatacenter) -> bool {
+    use k8ssandra_api::cassandra::condition;
+    let Some(list) = dc.status.as_ref().and_then(|s| s.conditions.as_deref()) else {
+        return false;
+    };
+    [
+        condition::UPDATING,
+        condition::SCALING_DOWN,
+        condition::REPLACING_NODES,
+    ]
+    .iter()
+    .any(|type_| k8ssandra_api::conditions::find(list, type_).is_some_and(|c| c.is_true()))
 }
 
 #[cfg(test)]
@@ -278,6 +296,25 @@ spec:
         pod.metadata.uid = Some(format!("{name}-uid"));
         pod.metadata.labels = Some([(labels::RACK.to_owned(), rack.to_owned())].into());
         pod
+    }
+
+    #[test]
+    fn the_datacenters_own_disruptions_hold_a_restart_back() {
+        use k8ssandra_api::conditions::{Condition, ConditionStatus};
+        let mut dc = dc();
+        assert!(!datacenter_disrupting(&dc));
+        for (type_, disrupting) in [
+            ("Updating", true),
+            ("ScalingDown", true),
+            ("ReplacingNodes", true),
+            ("ScalingUp", false),
+        ] {
+            dc.status = Some(k8ssandra_api::cassandra::CassandraDatacenterStatus {
+                conditions: Some(vec![Condition::new(type_, ConditionStatus::True, "X", "y")]),
+                ..Default::default()
+            });
+            assert_eq!(datacenter_disrupting(&dc), disrupting, "{type_}");
+        }
     }
 
     #[test]

@@ -192,7 +192,8 @@ pub struct PlanInput {
     pub max_concurrent: usize,
     /// Retries of a failed pod.
     pub retries: u32,
-    /// Every pod of the datacenter is ready (a restart waits for it).
+    /// Every pod of the datacenter is ready and the datacenter takes no node down itself (a
+    /// restart waits for it).
     pub all_ready: bool,
 }
 
@@ -499,7 +500,8 @@ fn start_restart(input: &PlanInput, plan: &mut Plan) {
     };
     if input.kind == Kind::Restart && !input.all_ready {
         plan.waiting.push(format!(
-            "waiting for every pod of the datacenter to be ready before restarting {}",
+            "waiting for every pod of the datacenter to be ready, and for the datacenter's own \
+             rollout, decommission or replacement to end, before restarting {}",
             pod.view.name
         ));
         return;
