@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::{
+    core::v1::{PersistentVolumeClaim, Pod},
+    events::v1::Event,
+};
 use k8ssandra_api::{
     cassandra::{CassandraDatacenter, CassandraNodeStatus},
     conditions::{self, Condition},
@@ -218,6 +221,27 @@ impl Scenario {
         Ok(pods)
     }
 
+    /// Notes of the Events with `reason` about object `name` in `namespace`.
+    ///
+    /// # Errors
+    /// When the list fails.
+    pub async fn event_notes(
+        &self,
+        namespace: &str,
+        name: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, HarnessError> {
+        Ok(Api::<Event>::namespaced(self.cluster().client(), namespace)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter_map(|e| e.note)
+            .collect())
+    }
+
     /// Names of the datacenter's volume claims, sorted.
     ///
     /// # Errors
@@ -277,4 +301,25 @@ pub fn is_converged(dc: &CassandraDatacenter, size: i32) -> bool {
             == Some(k8ssandra_api::cassandra::ProgressState::Ready)
         && status.ready_nodes == Some(size)
         && is_true(dc, k8ssandra_api::cassandra::condition::READY)
+}
+
+/// How many of the `size` pods of the datacenters in `pods` are not ready (or are being deleted);
+/// `None` when they cannot be listed.
+pub async fn unavailable_pods(pods: &Api<Pod>, size: usize) -> Option<usize> {
+    let list = pods
+        .list(&ListParams::default().labels(k8ssandra_api::labels::DATACENTER))
+        .await
+        .ok()?;
+    let ready = list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count();
+    Some(size.saturating_sub(ready))
 }

@@ -16,14 +16,13 @@ use k8s_openapi::api::core::v1::Pod;
 use k8ssandra_api::{
     conditions::{self, Condition},
     control::{CassandraTask, task_condition},
-    labels,
 };
 use k8ssandra_e2e::scenario::{NAMESPACE, Scenario, node_status};
 use k8ssandra_mgmt_api::{
     Route,
     fake::{Fault, Times},
 };
-use kube::{Api, ResourceExt, api::ListParams};
+use kube::{Api, ResourceExt};
 
 /// How long a task may take on three pods.
 const TASK_LIMIT: Duration = Duration::from_secs(90);
@@ -233,25 +232,6 @@ async fn a_cleanup_runs_once_on_every_pod_in_rack_order_and_resumes_after_an_ope
 }
 
 /// Pods of the datacenter that are not running and ready (missing ones included).
-async fn unavailable_pods(pods: &Api<Pod>) -> Option<usize> {
-    let list = pods
-        .list(&ListParams::default().labels(labels::DATACENTER))
-        .await
-        .ok()?;
-    let ready = list
-        .items
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
-        .count();
-    Some(3_usize.saturating_sub(ready))
-}
-
 #[tokio::test]
 async fn a_restart_replaces_every_pod_one_at_a_time() {
     let scenario = started_scenario("task_restart").await;
@@ -270,7 +250,7 @@ async fn a_restart_replaces_every_pod_one_at_a_time() {
         let pods: Api<Pod> = Api::namespaced(scenario.cluster().client(), NAMESPACE);
         tokio::spawn(async move {
             loop {
-                if let Some(down) = unavailable_pods(&pods).await {
+                if let Some(down) = k8ssandra_e2e::scenario::unavailable_pods(&pods, 3).await {
                     most_down.fetch_max(down, Ordering::SeqCst);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod, events::v1::Event};
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
 use k8ssandra_api::{cassandra::condition, labels};
 use k8ssandra_e2e::{
     scenario::{NAMESPACE, Scenario, condition, is_true},
@@ -14,10 +14,7 @@ use k8ssandra_mgmt_api::{
     NodeStatus, Route,
     fake::{Fault, Times},
 };
-use kube::{
-    Api, ResourceExt,
-    api::{DeleteParams, ListParams},
-};
+use kube::{Api, ResourceExt, api::DeleteParams};
 
 use k8ssandra_e2e::scenario::THREE_RACK_SAMPLE as SAMPLE;
 const LIMIT: Duration = Duration::from_secs(60);
@@ -26,16 +23,10 @@ use k8ssandra_e2e::scenario::sample_pod as pod;
 
 /// Notes of the Events about dc1 with `reason`.
 async fn event_notes(scenario: &Scenario, reason: &str) -> Vec<String> {
-    Api::<Event>::namespaced(scenario.cluster().client(), NAMESPACE)
-        .list(&ListParams::default())
+    scenario
+        .event_notes(NAMESPACE, "dc1", reason)
         .await
         .expect("events")
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("dc1"))
-        .filter_map(|e| e.note)
-        .collect()
 }
 
 async fn pod_label(scenario: &Scenario, name: &str, label: &str) -> Option<String> {
