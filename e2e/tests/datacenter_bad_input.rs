@@ -779,3 +779,50 @@ async fn a_spec_the_api_server_refuses_is_reported_and_nothing_is_written() {
         .expect("set back");
     valid_again(&scenario).await;
 }
+
+#[tokio::test]
+async fn a_node_that_left_the_ring_by_hand_is_not_counted_ready() {
+    let (scenario, _) = Scenario::with_sample("bad_left_ring")
+        .await
+        .expect("dc1 comes up");
+    // Four nodes, so that one can leave and the system keyspaces (RF 3) stay whole.
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "size": 4 }))
+        .await
+        .expect("scaled");
+    scenario.wait_converged("dc1", 4).await.expect("four nodes");
+    // A user decommissions a node behind the operator's back (`nodetool decommission`).
+    let name = sample_pod("rack1", 1);
+    let pod = scenario
+        .pods()
+        .await
+        .expect("pods")
+        .into_iter()
+        .find(|p| p.name_any() == name)
+        .expect("the pod");
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|ip| ip.parse().ok())
+        .expect("pod IP");
+    k8ssandra_e2e::scenario::settings()
+        .client(&name, ip)
+        .decommission_blocking(false)
+        .await
+        .expect("decommissioned by hand");
+    let dc = scenario
+        .wait_for("dc1", "Ready no longer counts the node", |dc| {
+            !is_true(dc, condition::READY)
+                && dc.status.as_ref().and_then(|s| s.ready_nodes) == Some(3)
+        })
+        .await
+        .expect("Ready follows the ring");
+    let ready = condition(&dc, condition::READY).expect("Ready");
+    let message = ready.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!("{name} ready but not in the ring")),
+        "{ready:?}"
+    );
+    assert!(!is_true(&dc, condition::HEALTHY), "{:?}", dc.status);
+}
