@@ -37,7 +37,7 @@ pub enum ChildrenError {
     #[error("could not encode {kind} {name}: {source}")]
     Encode {
         /// Kind of the child.
-        kind: &'static str,
+        kind: String,
         /// Its name.
         name: String,
         /// The error.
@@ -64,7 +64,7 @@ impl Pending {
         K: Resource<DynamicType = ()> + Serialize,
     {
         let encode = |source| ChildrenError::Encode {
-            kind: "object",
+            kind: K::kind(&()).into_owned(),
             name: object.meta().name.clone().unwrap_or_default(),
             source,
         };
