@@ -78,6 +78,30 @@ async fn three_racks_come_up_one_node_at_a_time_and_a_quiet_pass_writes_nothing(
         );
     }
 
+    // The additional-seed Service the pods' seed list names exists; without additional seeds
+    // it has no EndpointSlices.
+    let client = scenario.cluster().client();
+    let namespace = k8ssandra_e2e::scenario::NAMESPACE;
+    let additional = "cluster1-dc1-additional-seed-service";
+    let service =
+        kube::Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), namespace)
+            .get(additional)
+            .await
+            .expect("the additional-seed Service exists");
+    let spec = service.spec.expect("spec");
+    assert_eq!(spec.selector, None);
+    assert_eq!(spec.publish_not_ready_addresses, Some(true));
+    assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+    let slices =
+        kube::Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(client, namespace)
+            .list(
+                &kube::api::ListParams::default()
+                    .labels(&format!("kubernetes.io/service-name={additional}")),
+            )
+            .await
+            .expect("slices");
+    assert!(slices.items.is_empty(), "{:?}", slices.items);
+
     // Metrics: passes by result, Management API calls by route and result.
     let operator = scenario.operator();
     let metrics = operator.metrics_text();

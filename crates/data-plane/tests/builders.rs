@@ -128,7 +128,8 @@ fn awkward_names_are_cleaned_up_everywhere() {
         vec![
             "testcluster-a-dc1-service",
             "testcluster-a-seed-service",
-            "testcluster-a-dc1-all-pods-service"
+            "testcluster-a-dc1-all-pods-service",
+            "testcluster-a-dc1-additional-seed-service"
         ]
     );
     for svc in &svcs {

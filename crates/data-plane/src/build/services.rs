@@ -6,7 +6,7 @@
 //! | `<cluster>-<dc>-service` | the datacenter's ready pods | CQL, mgmt API, metrics ports |
 //! | `<cluster>-seed-service` | seed pods of the whole cluster | publishes not-ready addresses |
 //! | `<cluster>-<dc>-all-pods-service` | every pod, ready or not | the StatefulSets' service; `prom-metrics` label |
-//! | `<cluster>-<dc>-additional-seed-service` | nothing (EndpointSlices) | only with `additionalSeeds` |
+//! | `<cluster>-<dc>-additional-seed-service` | nothing (EndpointSlices, with `additionalSeeds`) | always: the seed list names it |
 //! | `<cluster>-<dc>-node-port-service` | the datacenter's pods | only with `networking.nodePort` |
 
 use std::{collections::BTreeMap, net::IpAddr};
@@ -239,14 +239,12 @@ pub fn all_pods_service(dc: &CassandraDatacenter) -> Result<Service> {
 }
 
 /// `<cluster>-<dc>-additional-seed-service`: headless without selector; its endpoints are the
-/// EndpointSlices of [`additional_seed_endpoint_slices`]. `None` without `additionalSeeds`.
+/// EndpointSlices of [`additional_seed_endpoint_slices`]. Always made, as upstream: every pod's
+/// seed list names it, with or without `additionalSeeds`.
 ///
 /// # Errors
 /// When the datacenter lacks name or uid.
-pub fn additional_seed_service(dc: &CassandraDatacenter) -> Result<Option<Service>> {
-    if additional_seeds(dc).is_empty() {
-        return Ok(None);
-    }
+pub fn additional_seed_service(dc: &CassandraDatacenter) -> Result<Service> {
     let name = names::additional_seed_service(cluster_name(dc), &dc.label_resource_name());
     let mut service = headless_service(dc, name)?;
     let spec = spec_mut(&mut service);
@@ -256,7 +254,6 @@ pub fn additional_seed_service(dc: &CassandraDatacenter) -> Result<Option<Servic
         service,
         service_config(dc).and_then(|c| c.additional_seed_service.as_ref()),
     )
-    .map(Some)
 }
 
 /// `<cluster>-<dc>-node-port-service`: NodePort with `externalTrafficPolicy: Local` (clients keep
@@ -293,8 +290,8 @@ pub fn node_port_service(dc: &CassandraDatacenter) -> Result<Option<Service>> {
     .map(Some)
 }
 
-/// Every Service the datacenter wants, in upstream's order: datacenter, seed, all-pods, then the
-/// additional-seed and NodePort Services when configured. `peers` are the other datacenters in
+/// Every Service the datacenter wants, in upstream's order: datacenter, seed, all-pods,
+/// additional-seed, then the NodePort Service when configured. `peers` are the other datacenters in
 /// the namespace, with which the cluster's seed Service is shared.
 ///
 /// # Errors
@@ -305,7 +302,7 @@ pub fn services(dc: &CassandraDatacenter, peers: &[&CassandraDatacenter]) -> Res
         seed_service(dc, peers)?,
         all_pods_service(dc)?,
     ];
-    out.extend(additional_seed_service(dc)?);
+    out.push(additional_seed_service(dc)?);
     out.extend(node_port_service(dc)?);
     Ok(out)
 }
@@ -349,8 +346,8 @@ impl SeedAddressType {
 }
 
 /// The EndpointSlices of the additional seeds: `<additional-seed-service>-ipv4`, `-ipv6` and
-/// `-fqdn`, always all three in that order. A slice whose type has no seed has no endpoints: the
-/// controller deletes it instead of applying it (the API refuses endpoints without addresses).
+/// `-fqdn` in that order, each only when it has addresses (none without `additionalSeeds`, as
+/// upstream).
 ///
 /// # Errors
 /// When the datacenter lacks name or uid.
@@ -367,20 +364,19 @@ pub fn additional_seed_endpoint_slices(dc: &CassandraDatacenter) -> Result<Vec<E
             .filter(|seed| SeedAddressType::of(seed) == address_type)
             .cloned()
             .collect();
+        if addresses.is_empty() {
+            continue;
+        }
         let mut labels = merged(dc_labels(dc)?, operator_labels(dc));
         labels.insert(SERVICE_NAME_LABEL.to_owned(), service.clone());
         let name = format!("{service}-{}", address_type.as_str().to_lowercase());
         let mut slice = EndpointSlice {
             metadata: owned_meta(dc, name, labels, operator_annotations(dc))?,
             address_type: address_type.as_str().to_owned(),
-            endpoints: if addresses.is_empty() {
-                Vec::new()
-            } else {
-                vec![Endpoint {
-                    addresses,
-                    ..Endpoint::default()
-                }]
-            },
+            endpoints: vec![Endpoint {
+                addresses,
+                ..Endpoint::default()
+            }],
             ports: None,
         };
         hash::stamp(&mut slice, &[])?;
