@@ -68,8 +68,7 @@ impl K8ssandraCluster {
             .cassandra
             .as_ref()
             .and_then(|c| c.superuser_secret_ref.as_ref())
-            .map(|r| r.name.clone())
-            .filter(|n| !n.is_empty())
+            .and_then(|r| r.name().map(str::to_owned))
             .unwrap_or_else(|| names::default_superuser_secret(&self.cassandra_cluster_name()))
     }
 

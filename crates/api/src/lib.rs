@@ -14,6 +14,7 @@ pub mod labels;
 pub mod merge;
 pub mod names;
 pub mod quantity;
+pub mod reference;
 pub mod replication;
 pub mod schema;
 pub mod validation;

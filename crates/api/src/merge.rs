@@ -9,7 +9,7 @@
 
 use k8s_openapi::{
     DeepMerge,
-    api::core::v1::{Container, LocalObjectReference},
+    api::core::v1::Container,
     merge_strategies::{list, map},
 };
 
@@ -44,7 +44,7 @@ pub struct ResolvedDatacenter {
     /// Whether the datacenter is stopped.
     pub stopped: bool,
     /// Per-node configuration ConfigMap.
-    pub per_node_config_map_ref: Option<LocalObjectReference>,
+    pub per_node_config_map_ref: Option<crate::reference::LocalObjectReference>,
     /// Every option, the datacenter's merged over the cluster's.
     pub options: DatacenterOptions,
 }

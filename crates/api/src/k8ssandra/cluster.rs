@@ -3,10 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
-    api::core::v1::{
-        Container, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
-        Volume,
-    },
+    api::core::v1::{Container, PodSecurityContext, ResourceRequirements, Toleration, Volume},
     apimachinery::pkg::api::resource::Quantity,
 };
 use kube::{CustomResource, KubeSchema};
@@ -127,7 +124,7 @@ pub struct CassandraClusterTemplate {
     /// Secret with the superuser's `username` and `password`; `<cluster>-superuser` is generated
     /// when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub superuser_secret_ref: Option<LocalObjectReference>,
+    pub superuser_secret_ref: Option<crate::reference::LocalObjectReference>,
     /// Seeds of nodes outside this K8ssandraCluster (for migrations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub additional_seeds: Option<Vec<String>>,
@@ -172,7 +169,7 @@ pub struct CassandraDatacenterTemplate {
     pub stargate: Option<serde_json::Value>,
     /// ConfigMap with per-node configuration (`<pod>_<file>.yaml` keys).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub per_node_config_map_ref: Option<LocalObjectReference>,
+    pub per_node_config_map_ref: Option<crate::reference::LocalObjectReference>,
     /// Settings of this datacenter; each overrides the cluster-level one.
     #[serde(flatten)]
     pub options: DatacenterOptions,
@@ -329,7 +326,7 @@ pub struct Image {
     pub pull_secret: Option<String>,
     /// Deprecated: the image pull Secret; use pullSecret.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull_secret_ref: Option<LocalObjectReference>,
+    pub pull_secret_ref: Option<crate::reference::LocalObjectReference>,
 }
 
 /// Observed state of a K8ssandraCluster.

@@ -3,10 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::{
-    api::core::v1::LocalObjectReference,
-    apimachinery::pkg::apis::meta::v1::{LabelSelector, Time},
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,7 +38,7 @@ pub struct ReplicatedSecretSpec {
     pub selector: Option<LabelSelector>,
     /// The one Secret to copy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name_selector: Option<LocalObjectReference>,
+    pub name_selector: Option<crate::reference::LocalObjectReference>,
     /// Where to copy them; nowhere when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
