@@ -256,3 +256,62 @@ fn the_stopped_datacenter_keeps_its_statefulsets_at_zero() {
             .all(|s| s.spec.as_ref().unwrap().replicas == Some(0))
     );
 }
+
+#[test]
+fn every_container_is_hardened_as_upstream_unless_the_template_says_otherwise() {
+    let mut dc = sample();
+    dc.spec.pod_template_spec = serde_json::from_value(serde_json::json!({
+        "spec": { "containers": [
+            { "name": "cassandra", "securityContext": { "allowPrivilegeEscalation": true } }
+        ] }
+    }))
+    .ok();
+    let rack = rack_plan(&dc).remove(0).rack;
+    let sts = statefulset::statefulset(&dc, &rack, 1, &ImageConfig::default()).expect("sts");
+    let spec = sts.spec.expect("spec").template.spec.expect("pod spec");
+    let context = |c: &k8s_openapi::api::core::v1::Container| {
+        let s = c.security_context.clone().unwrap_or_default();
+        (s.allow_privilege_escalation, s.read_only_root_filesystem)
+    };
+    let init = spec.init_containers.clone().unwrap_or_default();
+    assert!(!init.is_empty());
+    for container in &init {
+        assert_eq!(
+            context(container),
+            (Some(false), Some(true)),
+            "{}",
+            container.name
+        );
+    }
+    let config_init = init
+        .iter()
+        .find(|c| c.name == "server-config-init")
+        .expect("config init");
+    assert!(
+        config_init
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "POD_NAME"),
+        "POD_NAME in {:?}",
+        config_init.env
+    );
+    for container in &spec.containers {
+        match container.name.as_str() {
+            // The template's own choice stays.
+            "cassandra" => assert_eq!(context(container).0, Some(true)),
+            "server-system-logger" => assert_eq!(context(container), (Some(false), Some(true))),
+            other => panic!("unexpected container {other}"),
+        }
+    }
+    // Without the template's say, the server container may not escalate either.
+    let plain =
+        statefulset::statefulset(&sample(), &rack, 1, &ImageConfig::default()).expect("sts");
+    let plain = plain.spec.expect("spec").template.spec.expect("pod spec");
+    let server = plain
+        .containers
+        .iter()
+        .find(|c| c.name == "cassandra")
+        .expect("server");
+    assert_eq!(context(server).0, Some(false));
+}

@@ -561,6 +561,7 @@ fn init_containers(
         fixed_resources("1", "256M"),
     ));
     let mut env_defaults = vec![
+        field_env("POD_NAME", "metadata.name"),
         field_env("POD_IP", "status.podIP"),
         field_env("HOST_IP", "status.hostIP"),
         env(
@@ -1003,8 +1004,31 @@ pub fn pod_template(
     if let Some(tls) = dc.spec.management_api_tls() {
         add_management_api_tls(&mut spec, tls, mgmt_port);
     }
+    harden(&mut spec);
     template.spec = Some(spec);
     Ok(template)
+}
+
+/// Upstream's container hardening, where the template leaves it unset: no privilege escalation
+/// in any container, and read-only root filesystems for the init containers and the logger
+/// (they write only to their volumes).
+fn harden(spec: &mut PodSpec) {
+    let secure = |container: &mut Container, read_only: bool| {
+        let context = container
+            .security_context
+            .get_or_insert_with(SecurityContext::default);
+        context.allow_privilege_escalation.get_or_insert(false);
+        if read_only {
+            context.read_only_root_filesystem.get_or_insert(true);
+        }
+    };
+    for container in spec.init_containers.iter_mut().flatten() {
+        secure(container, true);
+    }
+    for container in &mut spec.containers {
+        let read_only = container.name == SYSTEM_LOGGER_CONTAINER;
+        secure(container, read_only);
+    }
 }
 
 #[cfg(test)]
