@@ -158,9 +158,14 @@ impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
 /// The decoder's words, with where it stopped (serde_json's messages quote at most a field name
 /// or a short value, never the object).
 fn describe(error: &serde_json::Error) -> String {
+    const MAX: usize = 300;
     let mut out = error.to_string();
-    if out.len() > 300 {
-        out.truncate(300);
+    if out.len() > MAX {
+        let mut end = MAX;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
         out.push('…');
     }
     out
@@ -328,6 +333,14 @@ mod tests {
         };
         assert_eq!(metadata.name.as_deref(), Some("deep"));
         assert!(error.contains("recursion limit"), "{error}");
+    }
+
+    #[test]
+    fn a_long_error_is_cut_on_a_character() {
+        let text = format!("\"{}\"", "é".repeat(400));
+        let error = serde_json::from_str::<i32>(&text).unwrap_err();
+        let described = describe(&error);
+        assert!(described.len() <= 300 + '…'.len_utf8(), "{described}");
     }
 
     #[test]
