@@ -266,6 +266,33 @@ impl UndecodableReporter {
         Ok(())
     }
 
+    /// The decoded object, or `None` once an undecodable one was reported (the controller then
+    /// waits for a change of it).
+    ///
+    /// # Errors
+    /// When the condition of an undecodable object cannot be written.
+    pub async fn decoded_or_report<'a, K>(
+        &self,
+        object: &'a Tolerant<K>,
+    ) -> Result<Option<&'a K>, kube::Error>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + DeserializeOwned
+            + Clone
+            + fmt::Debug,
+    {
+        match object {
+            Tolerant::Decoded(decoded) => {
+                self.forget(decoded.meta().uid.as_deref().unwrap_or_default());
+                Ok(Some(decoded))
+            }
+            Tolerant::Undecodable { metadata, error } => {
+                self.report::<K>(metadata, error).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Forgets an object that decodes again (or is gone), so that a new error is reported anew.
     pub fn forget(&self, uid: &str) {
         if let Ok(mut reported) = self.reported.lock() {

@@ -87,6 +87,15 @@ impl Pending {
     pub fn api(&self, ctx: &Context, namespace: &str) -> Api<DynamicObject> {
         Api::namespaced_with(ctx.client.clone(), namespace, &self.resource)
     }
+
+    /// The error of a failed read or write of it.
+    fn error(&self, source: kube::Error) -> ChildrenError {
+        ChildrenError::Apply {
+            kind: self.resource.kind.clone(),
+            name: self.object.name_any(),
+            source,
+        }
+    }
 }
 
 /// The children whose live object is missing or carries another resource hash. `peers` are the
@@ -121,11 +130,7 @@ pub async fn changed_children(
             .api(ctx, &namespace)
             .get_opt(&pending.object.name_any())
             .await
-            .map_err(|source| ChildrenError::Apply {
-                kind: pending.resource.kind.clone(),
-                name: pending.object.name_any(),
-                source,
-            })?;
+            .map_err(|source| pending.error(source))?;
         let same = live
             .as_ref()
             .is_some_and(|live| hash::stamped_hash(live) == hash::stamped_hash(&pending.object));
@@ -153,11 +158,7 @@ pub async fn apply_children(
             &pending.object,
         )
         .await
-        .map_err(|source| ChildrenError::Apply {
-            kind: pending.resource.kind.clone(),
-            name: pending.object.name_any(),
-            source,
-        })?;
+        .map_err(|source| pending.error(source))?;
     }
     Ok(changed.len())
 }

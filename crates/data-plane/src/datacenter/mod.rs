@@ -267,21 +267,17 @@ pub async fn reconcile(
     object: Arc<Tolerant<CassandraDatacenter>>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
-    match object.as_ref() {
-        Tolerant::Decoded(dc) => {
-            ctx.undecodable.forget(&dc.uid().unwrap_or_default());
-            ctx.metrics
-                .measure(CONTROLLER, Error::kind, pass(dc, &ctx))
-                .await
-        }
-        Tolerant::Undecodable { metadata, error } => {
-            ctx.undecodable
-                .report::<CassandraDatacenter>(metadata, error)
-                .await
-                .map_err(Error::Status)?;
-            Ok(Requeue::await_change())
-        }
-    }
+    let Some(dc) = ctx
+        .undecodable
+        .decoded_or_report(&object)
+        .await
+        .map_err(Error::Status)?
+    else {
+        return Ok(Requeue::await_change());
+    };
+    ctx.metrics
+        .measure(CONTROLLER, Error::kind, pass(dc, &ctx))
+        .await
 }
 
 fn error_policy(

@@ -211,21 +211,17 @@ pub async fn reconcile(
     object: Arc<Tolerant<CassandraTask>>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
-    match object.as_ref() {
-        Tolerant::Decoded(task) => {
-            ctx.undecodable.forget(&task.uid().unwrap_or_default());
-            ctx.metrics
-                .measure(CONTROLLER, Error::kind, pass(task, &ctx))
-                .await
-        }
-        Tolerant::Undecodable { metadata, error } => {
-            ctx.undecodable
-                .report::<CassandraTask>(metadata, error)
-                .await
-                .map_err(Error::Status)?;
-            Ok(Requeue::await_change())
-        }
-    }
+    let Some(task) = ctx
+        .undecodable
+        .decoded_or_report(&object)
+        .await
+        .map_err(Error::Status)?
+    else {
+        return Ok(Requeue::await_change());
+    };
+    ctx.metrics
+        .measure(CONTROLLER, Error::kind, pass(task, &ctx))
+        .await
 }
 
 fn error_policy(task: Arc<Tolerant<CassandraTask>>, error: &Error, ctx: Arc<Context>) -> Requeue {
