@@ -303,6 +303,44 @@ pub fn is_converged(dc: &CassandraDatacenter, size: i32) -> bool {
         && is_true(dc, k8ssandra_api::cassandra::condition::READY)
 }
 
+/// Samples every 100 ms, until dropped, how many of the `size` Cassandra pods of a namespace are
+/// down at once, and keeps the most.
+pub struct DownSampler {
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DownSampler {
+    /// Starts sampling the Cassandra pods of `namespace` in `cluster`.
+    #[must_use]
+    pub fn start(cluster: &LocalCluster, namespace: &str, size: usize) -> Self {
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let pods: Api<Pod> = Api::namespaced(cluster.client(), namespace);
+        let seen = std::sync::Arc::clone(&most);
+        let task = tokio::spawn(async move {
+            loop {
+                if let Some(down) = unavailable_pods(&pods, size).await {
+                    seen.fetch_max(down, std::sync::atomic::Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { most, task }
+    }
+
+    /// The most pods seen down at once so far.
+    #[must_use]
+    pub fn most_down(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for DownSampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// How many of the `size` pods of the datacenters in `pods` are not ready (or are being deleted);
 /// `None` when they cannot be listed.
 pub async fn unavailable_pods(pods: &Api<Pod>, size: usize) -> Option<usize> {

@@ -3,16 +3,8 @@
 //! job that fails on one pod, and a command that is not supported.
 #![allow(clippy::expect_used)]
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
-use k8s_openapi::api::core::v1::Pod;
 use k8ssandra_api::{
     conditions::{self, Condition},
     control::{CassandraTask, task_condition},
@@ -244,26 +236,13 @@ async fn a_restart_replaces_every_pod_one_at_a_time() {
         .collect();
 
     // Samples how many pods are down at once while the task runs.
-    let most_down = Arc::new(AtomicUsize::new(0));
-    let sampler = {
-        let most_down = Arc::clone(&most_down);
-        let pods: Api<Pod> = Api::namespaced(scenario.cluster().client(), NAMESPACE);
-        tokio::spawn(async move {
-            loop {
-                if let Some(down) = k8ssandra_e2e::scenario::unavailable_pods(&pods, 3).await {
-                    most_down.fetch_max(down, Ordering::SeqCst);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let sampler = k8ssandra_e2e::scenario::DownSampler::start(scenario.cluster(), NAMESPACE, 3);
     let task = run_task(
         &scenario,
         "restart-dc1",
         &task_yaml("restart-dc1", "restart", ""),
     )
     .await;
-    sampler.abort();
 
     assert!(
         is_true(&task, task_condition::COMPLETE) && !is_true(&task, task_condition::FAILED),
@@ -271,7 +250,7 @@ async fn a_restart_replaces_every_pod_one_at_a_time() {
         task.status
     );
     assert_eq!(task.status.as_ref().and_then(|s| s.succeeded), Some(3));
-    assert_eq!(most_down.load(Ordering::SeqCst), 1, "one pod at a time");
+    assert_eq!(sampler.most_down(), 1, "one pod at a time");
     let after: BTreeMap<String, String> = scenario
         .pods()
         .await

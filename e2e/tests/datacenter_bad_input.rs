@@ -4,18 +4,11 @@
 //! refuses. Each ends refused or reported, with nothing touched that should not be.
 #![allow(clippy::expect_used)]
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{PersistentVolumeClaim, Pod, Service},
+    core::v1::{PersistentVolumeClaim, Service},
     storage::v1::StorageClass,
 };
 use k8ssandra_api::{
@@ -576,21 +569,9 @@ async fn two_datacenters_share_the_seed_service_without_writes_and_one_leaves_it
 }
 
 /// Runs two restart tasks created together with `policy`, and returns the most pods that were
-/// down at once and the second task's reasons while it ran.
+/// down at once while they ran.
 async fn two_restarts(scenario: &Scenario, policy: &str) -> usize {
-    let most_down = Arc::new(AtomicUsize::new(0));
-    let sampler = {
-        let most_down = Arc::clone(&most_down);
-        let pods: Api<Pod> = Api::namespaced(scenario.cluster().client(), NAMESPACE);
-        tokio::spawn(async move {
-            loop {
-                if let Some(down) = k8ssandra_e2e::scenario::unavailable_pods(&pods, 3).await {
-                    most_down.fetch_max(down, Ordering::SeqCst);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let sampler = k8ssandra_e2e::scenario::DownSampler::start(scenario.cluster(), NAMESPACE, 3);
     let both = format!(
         "{}---\n{}",
         restart_task("first", NAMESPACE, policy),
@@ -603,8 +584,7 @@ async fn two_restarts(scenario: &Scenario, policy: &str) -> usize {
             .is_some_and(conditions::Condition::is_true);
         assert!(complete, "{name}: {:?}", task.status);
     }
-    sampler.abort();
-    most_down.load(Ordering::SeqCst)
+    sampler.most_down()
 }
 
 #[tokio::test]
