@@ -266,10 +266,12 @@ impl Acting<'_> {
                 replicas,
                 pods,
             } => {
-                self.scale(rack, *replicas).await?;
+                // Claims first: a crash between the two steps then leaves the pods in place,
+                // and the next pass trims again; the other way round would strand the claims.
                 for pod in pods {
                     self.delete_claims(pod).await?;
                 }
+                self.scale(rack, *replicas).await?;
                 self.event(
                     Severity::Warning,
                     "TrimmedStatefulSet",
@@ -291,8 +293,10 @@ impl Acting<'_> {
                 rack,
                 replicas,
             } => {
-                self.scale(rack, *replicas).await?;
+                // Claims first (the pod's claim protection keeps them until the pod is gone):
+                // a crash before the scale leaves the pod, and the next pass finishes again.
                 self.delete_claims(pod).await?;
+                self.scale(rack, *replicas).await?;
                 self.event(
                     Severity::Normal,
                     "Decommissioned",
