@@ -37,6 +37,8 @@ pub const SEED_NODE: &str = "cassandra.datastax.com/seed-node";
 pub const NODE_STATE: &str = "cassandra.datastax.com/node-state";
 /// Set to `true` on the Service that metrics scrapers select.
 pub const PROM_METRICS: &str = "cassandra.datastax.com/prom-metrics";
+/// On a Secret a datacenter reads: `"true"` (the operator watches only Secrets labelled so).
+pub const WATCHED: &str = "cassandra.datastax.com/watched";
 
 /// Values of the [`NODE_STATE`] label.
 pub mod node_state {
@@ -118,8 +120,10 @@ pub mod annotations {
     pub const ALLOW_STORAGE_CHANGES: &str = "cassandra.datastax.com/allow-storage-changes";
     /// Do not create a PodDisruptionBudget.
     pub const DISABLE_PDB_CREATION: &str = "cassandra.datastax.com/disable-pdb-creation";
-    /// `"true"` skips creating the roles named in `spec.users`.
+    /// `"true"` skips creating the superuser and the roles named in `spec.users`.
     pub const SKIP_USER_CREATION: &str = "cassandra.datastax.com/skip-user-creation";
+    /// On a Secret: the datacenters that read it, as a JSON list of `namespace/name`.
+    pub const WATCHED_BY: &str = "cassandra.datastax.com/watched-by";
     /// Hash of the datacenter's configuration Secret.
     pub const CONFIG_HASH: &str = "cassandra.datastax.com/config-hash";
     /// On a Cassandra pod: `"true"` asks the datacenter controller to replace the node (delete its

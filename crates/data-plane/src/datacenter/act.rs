@@ -52,6 +52,8 @@ pub struct ActReport {
     pub refusal: Option<Problem>,
     /// Pods whose replacement began in this pass.
     pub replacements_begun: Vec<String>,
+    /// Whether the roles were created or updated in this pass.
+    pub roles_upserted: bool,
 }
 
 /// Carries out `plan`.

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod secrets;
 pub mod status;
 pub mod storage;
+pub mod users;
 pub mod validate;
 
 use std::{
@@ -21,7 +22,7 @@ use futures::StreamExt;
 use k8s_openapi::{
     api::{
         apps::v1::StatefulSet,
-        core::v1::{Pod, Service},
+        core::v1::{Pod, Secret, Service},
         policy::v1::PodDisruptionBudget,
     },
     apimachinery::pkg::apis::meta::v1::Time,
@@ -42,9 +43,9 @@ use k8ssandra_reconcile::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action as Requeue,
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -106,6 +107,11 @@ pub struct Context {
     pub written: operations::WrittenGenerations,
     /// The watch cache of every datacenter (set once the controller runs).
     pub datacenters: OnceLock<Store<Tolerant<CassandraDatacenter>>>,
+    /// The watch cache of the Secrets datacenters read (labelled watched; set once the
+    /// controller runs).
+    pub secrets: OnceLock<Store<Secret>>,
+    /// The role set each datacenter last had upserted.
+    pub roles: users::UpsertedRoles,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -127,6 +133,8 @@ impl Context {
             admitted: admission::Admitted::default(),
             written: operations::WrittenGenerations::default(),
             datacenters: OnceLock::new(),
+            secrets: OnceLock::new(),
+            roles: users::UpsertedRoles::default(),
             events,
             client,
             mgmt,
@@ -150,6 +158,9 @@ pub enum Error {
     /// A referenced Secret could not be read or made.
     #[error(transparent)]
     Secrets(#[from] secrets::SecretsError),
+    /// A role Secret could not be read, or a role made.
+    #[error(transparent)]
+    Users(#[from] users::UsersError),
     /// The dry run could not be made.
     #[error(transparent)]
     Admission(#[from] admission::AdmissionError),
@@ -172,6 +183,7 @@ impl Error {
             Self::Observe(_) => "observe",
             Self::Children(_) => "children",
             Self::Secrets(_) => "secrets",
+            Self::Users(_) => "users",
             Self::Admission(_) => "admission",
             Self::Storage(_) => "storage",
             Self::Act(_) => "act",
@@ -195,7 +207,20 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
         watcher::Config::default(),
     );
     let _ = ctx.datacenters.set(controller.store());
+    // Only the Secrets a datacenter reads are cached: the users step labels them.
+    let (secrets, writer) = reflector::store::<Secret>();
+    let _ = ctx.secrets.set(secrets);
+    let secret_changes = reflector::reflector(
+        writer,
+        watcher(
+            scoped_api::<Secret>(client.clone(), namespace),
+            watcher::Config::default().labels(&format!("{}=true", labels::WATCHED)),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
     controller
+        .watches_stream(secret_changes, watching_datacenters)
         .owns(
             scoped_api::<StatefulSet>(client.clone(), namespace),
             owned.clone(),
@@ -222,6 +247,14 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
             }
         })
         .await;
+}
+
+/// The datacenters a Secret's watched-by annotation lists.
+fn watching_datacenters(secret: Secret) -> Vec<ObjectRef<Tolerant<CassandraDatacenter>>> {
+    users::watchers(&secret)
+        .into_iter()
+        .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
+        .collect()
 }
 
 /// Every datacenter among the owners of a Service.
@@ -292,6 +325,7 @@ fn error_policy(
 async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error> {
     if dc.meta().deletion_timestamp.is_some() {
         // Owner references delete the children; the volumes stay, as upstream's default.
+        ctx.roles.forget(&dc.uid().unwrap_or_default());
         return Ok(Requeue::await_change());
     }
     let now = now();
@@ -301,7 +335,13 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         reason: error.reason(),
         message: error.to_string(),
     });
-    let secret_problem = secrets::superuser_secret_problem(ctx, dc).await?;
+    let role_secrets = users::read_role_secrets(ctx, dc).await?;
+    let superuser_secret = role_secrets
+        .first()
+        .filter(|(role, _)| role.superuser && role.field == "spec.superuserSecretName")
+        .map(|(_, secret)| secret);
+    let secret_problem = secrets::superuser_secret_problem(dc, superuser_secret)
+        .or_else(|| users::user_secret_problem(dc, &role_secrets));
     let storage = storage::judge(dc, &observed.statefulsets, &ctx.images);
     let problem = validate::validate_spec(dc, &ctx.images)
         .or_else(|| validate::validate_against_live(dc, &observed.statefulsets))
@@ -326,7 +366,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         return refuse(ctx, dc, &observed, &problem, now).await;
     }
     children::apply_children(ctx, dc, &changed).await?;
-    secrets::create_superuser_secret(ctx, dc).await?;
+    secrets::create_superuser_secret(ctx, dc, superuser_secret.is_some()).await?;
     let growths = storage.unwrap_or_default();
     if !growths.is_empty() {
         if let Some(problem) = storage::grow(ctx, dc, &observed, &growths).await? {
@@ -347,7 +387,12 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     };
     let plan = plan::plan(&input);
     tracing::debug!(datacenter = %dc.name_any(), actions = ?plan.actions, "plan");
-    let report = act::act(ctx, &mgmt, dc, &observed, &plan).await?;
+    let mut report = act::act(ctx, &mgmt, dc, &observed, &plan).await?;
+    // Roles once the datacenter is as its spec asks, as upstream.
+    if plan.is_settled() {
+        let roles = users::roles(&role_secrets);
+        report.roles_upserted = users::upsert_roles(ctx, &mgmt, dc, &observed, &roles).await?;
+    }
     write_status(
         ctx,
         dc,
@@ -419,6 +464,7 @@ async fn write_status(
         plan,
         problem,
         replacements_begun: &report.replacements_begun,
+        roles_upserted: report.roles_upserted,
         failed_starts,
         now,
     });

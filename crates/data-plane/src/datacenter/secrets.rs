@@ -31,37 +31,27 @@ pub enum SecretsError {
 /// The keys a superuser Secret must hold.
 const KEYS: [&str; 2] = ["username", "password"];
 
-/// Checks the Secret the spec names for the superuser: it must exist and hold non-empty
-/// `username` and `password`. `None` when it does, or when the operator generates it.
-///
-/// # Errors
-/// When the Secret cannot be read.
-pub async fn superuser_secret_problem(
-    ctx: &Context,
+/// Checks the Secret the spec names for the superuser (`secret`, as read by the users step): it
+/// must exist and hold non-empty `username` and `password`. `None` when it does, or when the
+/// operator generates it.
+#[must_use]
+pub fn superuser_secret_problem(
     dc: &CassandraDatacenter,
-) -> Result<Option<Problem>, SecretsError> {
+    secret: Option<&Secret>,
+) -> Option<Problem> {
     if superuser_secret::generates_superuser_secret(dc) {
-        return Ok(None);
+        return None;
     }
     let name = dc.spec.superuser_secret_name();
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), &dc.namespace().unwrap_or_default());
-    let secret = api
-        .get_opt(&name)
-        .await
-        .map_err(|source| SecretsError::Kube {
-            what: "read",
-            name: name.clone(),
-            source,
-        })?;
     let Some(secret) = secret else {
-        return Ok(Some(Problem {
+        return Some(Problem {
             reason: "SuperuserSecretMissing",
             message: format!(
                 "spec.superuserSecretName names Secret {name}, which does not exist in namespace \
                  {}; create it with keys username and password",
                 dc.namespace().unwrap_or_default()
             ),
-        }));
+        });
     };
     let has = |key: &str| {
         let data = secret
@@ -78,29 +68,30 @@ pub async fn superuser_secret_problem(
     };
     let missing: Vec<&str> = KEYS.into_iter().filter(|key| !has(key)).collect();
     if missing.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Problem {
+    Some(Problem {
         reason: "SuperuserSecretInvalid",
         message: format!(
             "Secret {name} (spec.superuserSecretName) lacks key(s) {}: it needs a non-empty \
              username and password",
             missing.join(", ")
         ),
-    }))
+    })
 }
 
-/// Creates the generated superuser Secret when the spec names none and it does not exist; returns
+/// Creates the generated superuser Secret when the spec names none and it does not `exist`; returns
 /// how many Secrets were written. A Secret made for a datacenter that ran before (it was deleted)
 /// carries a new password: a Warning Event says so.
 ///
 /// # Errors
-/// When the API server refuses the read or the write.
+/// When the API server refuses the write.
 pub async fn create_superuser_secret(
     ctx: &Context,
     dc: &CassandraDatacenter,
+    exists: bool,
 ) -> Result<usize, SecretsError> {
-    if !superuser_secret::generates_superuser_secret(dc) {
+    if exists || !superuser_secret::generates_superuser_secret(dc) {
         return Ok(0);
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &dc.namespace().unwrap_or_default());
@@ -109,14 +100,6 @@ pub async fn create_superuser_secret(
         let name = name.clone();
         move |source| SecretsError::Kube { what, name, source }
     };
-    if api
-        .get_metadata_opt(&name)
-        .await
-        .map_err(error("read"))?
-        .is_some()
-    {
-        return Ok(0);
-    }
     let mut random = [0_u8; superuser_secret::PASSWORD_RANDOM_BYTES];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
         .map_err(|_| SecretsError::Random)?;

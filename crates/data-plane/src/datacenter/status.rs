@@ -33,6 +33,8 @@ pub struct StatusInput<'a> {
     pub problem: Option<&'a Problem>,
     /// Pods whose replacement began in this pass.
     pub replacements_begun: &'a [String],
+    /// Whether the roles were created or updated in this pass.
+    pub roles_upserted: bool,
     /// Pods whose last start failed, with the error.
     pub failed_starts: Vec<(String, u32, String)>,
     /// Now.
@@ -52,6 +54,10 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
     let dc = input.dc;
     let previous = dc.status.clone().unwrap_or_default();
     let mut status = previous.clone();
+    if input.roles_upserted {
+        status.users_upserted = Some(input.now.clone());
+        status.super_user_upserted = Some(input.now.clone());
+    }
     let mut list = previous.conditions.clone().unwrap_or_default();
     let was_initialized =
         conditions::find(&list, condition::INITIALIZED).is_some_and(Condition::is_true);
