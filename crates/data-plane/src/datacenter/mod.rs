@@ -336,10 +336,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         message: error.to_string(),
     });
     let role_secrets = users::read_role_secrets(ctx, dc).await?;
-    let superuser_secret = role_secrets
-        .first()
-        .filter(|(role, _)| role.superuser && role.field == "spec.superuserSecretName")
-        .map(|(_, secret)| secret);
+    let superuser_secret = users::superuser_secret(dc, &role_secrets);
     let secret_problem = secrets::superuser_secret_problem(dc, superuser_secret)
         .or_else(|| users::user_secret_problem(dc, &role_secrets));
     let storage = storage::judge(dc, &observed.statefulsets, &ctx.images);

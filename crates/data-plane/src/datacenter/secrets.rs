@@ -28,8 +28,32 @@ pub enum SecretsError {
     Random,
 }
 
-/// The keys a superuser Secret must hold.
+/// The keys a credentials Secret must hold.
 const KEYS: [&str; 2] = ["username", "password"];
+
+/// The non-empty value of `key` in a Secret.
+#[must_use]
+pub fn value(secret: &Secret, key: &str) -> Option<String> {
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned());
+    let string_data = secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .cloned();
+    data.or(string_data).filter(|v| !v.is_empty())
+}
+
+/// The keys of `username` and `password` a credentials Secret lacks (or holds empty).
+#[must_use]
+pub fn missing_keys(secret: &Secret) -> Vec<&'static str> {
+    KEYS.into_iter()
+        .filter(|key| value(secret, key).is_none())
+        .collect()
+}
 
 /// Checks the Secret the spec names for the superuser (`secret`, as read by the users step): it
 /// must exist and hold non-empty `username` and `password`. `None` when it does, or when the
@@ -53,20 +77,7 @@ pub fn superuser_secret_problem(
             ),
         });
     };
-    let has = |key: &str| {
-        let data = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .is_some_and(|v| !v.0.is_empty());
-        let string_data = secret
-            .string_data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .is_some_and(|v| !v.is_empty());
-        data || string_data
-    };
-    let missing: Vec<&str> = KEYS.into_iter().filter(|key| !has(key)).collect();
+    let missing = missing_keys(secret);
     if missing.is_empty() {
         return None;
     }
@@ -118,8 +129,8 @@ pub async fn create_superuser_secret(
                 "Create",
                 format!(
                     "Secret {name} was deleted and has been made anew with a new password; the \
-                     Cassandra role keeps its old password until it is updated, so clients \
-                     reading the new Secret cannot log in until then"
+                     superuser role takes it once the datacenter is settled, and clients reading \
+                     the new Secret cannot log in until then"
                 ),
             )
             .await;

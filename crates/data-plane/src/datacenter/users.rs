@@ -26,6 +26,7 @@ use kube::{
 use super::{
     Context,
     observe::{Observed, is_ready, is_running, pod_ip},
+    secrets::{missing_keys, value},
     validate::Problem,
 };
 
@@ -223,19 +224,17 @@ fn kube_error(what: &'static str, name: &str) -> impl FnOnce(kube::Error) -> Use
     move |source| UsersError::Kube { what, name, source }
 }
 
-/// A non-empty value of `key` in the Secret.
-fn value(secret: &Secret, key: &str) -> Option<String> {
-    let data = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned());
-    let string_data = secret
-        .string_data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .cloned();
-    data.or(string_data).filter(|v| !v.is_empty())
+/// The superuser's Secret among those read, found by name.
+#[must_use]
+pub fn superuser_secret<'a>(
+    dc: &CassandraDatacenter,
+    secrets: &'a [(RoleSecret, Secret)],
+) -> Option<&'a Secret> {
+    let name = dc.spec.superuser_secret_name();
+    secrets
+        .iter()
+        .find(|(role, _)| role.secret == name)
+        .map(|(_, secret)| secret)
 }
 
 /// The first Secret of `spec.users` that is missing or lacks a key (the superuser's is checked
@@ -258,10 +257,7 @@ pub fn user_secret_problem(
                 ),
             });
         };
-        let missing: Vec<&str> = ["username", "password"]
-            .into_iter()
-            .filter(|key| value(secret, key).is_none())
-            .collect();
+        let missing = missing_keys(secret);
         if !missing.is_empty() {
             return Some(Problem {
                 reason: "UserSecretInvalid",
