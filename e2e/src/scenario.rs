@@ -162,6 +162,23 @@ impl Scenario {
             .await?)
     }
 
+    /// Sets annotation `key` to `value` on datacenter `name`.
+    ///
+    /// # Errors
+    /// When the API server refuses it.
+    pub async fn annotate(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<CassandraDatacenter, HarnessError> {
+        let patch = serde_json::json!({ "metadata": { "annotations": { key: value } } });
+        Ok(self
+            .datacenters()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?)
+    }
+
     /// Waits until datacenter `name` satisfies `done`, and returns it.
     ///
     /// # Errors
@@ -188,6 +205,23 @@ impl Scenario {
                 )))
             }
         }
+    }
+
+    /// Waits until condition `type_` of datacenter `name` has `reason`, and returns the
+    /// datacenter.
+    ///
+    /// # Errors
+    /// On timeout.
+    pub async fn wait_for_reason(
+        &self,
+        name: &str,
+        type_: &'static str,
+        reason: &'static str,
+    ) -> Result<CassandraDatacenter, HarnessError> {
+        self.wait_for(name, &format!("{type_} with reason {reason}"), move |dc| {
+            condition(dc, type_).is_some_and(|c| c.reason.as_deref() == Some(reason))
+        })
+        .await
     }
 
     /// Waits until datacenter `name` has its current generation observed, `size` nodes ready and
@@ -360,4 +394,57 @@ pub async fn unavailable_pods(pods: &Api<Pod>, size: usize) -> Option<usize> {
         })
         .count();
     Some(size.saturating_sub(ready))
+}
+
+/// Records, until dropped, every status and reason a condition of one datacenter takes, from a
+/// watch (so that no short-lived value is missed between polls), in order and without repeats.
+pub struct ConditionRecorder {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(bool, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConditionRecorder {
+    /// Starts recording condition `type_` of datacenter `name` in the scenario's namespace.
+    #[must_use]
+    pub fn start(scenario: &Scenario, name: &str, type_: &'static str) -> Self {
+        use futures::StreamExt as _;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = std::sync::Arc::clone(&seen);
+        let config =
+            kube::runtime::watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let stream = kube::runtime::watcher(scenario.datacenters(), config);
+        let task = tokio::spawn(async move {
+            let mut objects =
+                std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(stream));
+            while let Some(next) = objects.next().await {
+                let Ok(dc) = next else { continue };
+                let Some(c) = condition(&dc, type_) else {
+                    continue;
+                };
+                let value = (c.is_true(), c.reason.clone().unwrap_or_default());
+                let mut seen = record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if seen.last() != Some(&value) {
+                    seen.push(value);
+                }
+            }
+        });
+        Self { seen, task }
+    }
+
+    /// The values seen so far: whether True, and the reason.
+    #[must_use]
+    pub fn seen(&self) -> Vec<(bool, String)> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for ConditionRecorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

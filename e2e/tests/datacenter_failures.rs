@@ -376,3 +376,86 @@ async fn refused_changes_say_why_and_change_nothing() {
         .collect();
     assert_eq!(now, uids, "no pod touched");
 }
+
+/// Injects `fault` into the cluster probe of every node of the sample scaled to four, or clears
+/// every fault.
+fn probe_fault(scenario: &Scenario, fault: Option<Fault>) {
+    for (rack, ordinal) in [("rack1", 0), ("rack2", 0), ("rack3", 0), ("rack1", 1)] {
+        scenario
+            .mgmt
+            .with_node(&pod(rack, ordinal), |node| match fault {
+                Some(fault) => node.inject(Route::ClusterProbe, fault, Times::Always),
+                None => node.clear_faults(),
+            });
+    }
+}
+
+#[tokio::test]
+async fn an_unhealthy_cluster_holds_new_nodes_and_decommissions_back_until_it_recovers() {
+    let (scenario, _) = Scenario::with_sample("dc_unhealthy")
+        .await
+        .expect("dc1 comes up");
+    let starts_of = |pod: &str| {
+        scenario
+            .mgmt
+            .cassandra()
+            .calls()
+            .for_pod(pod)
+            .count(Route::LifecycleStart)
+    };
+
+    // The probe fails: the fourth node's pod comes, but it does not join.
+    probe_fault(&scenario, Some(Fault::Status(500)));
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "size": 4 }))
+        .await
+        .expect("size 4");
+    let held = scenario
+        .wait_for_reason("dc1", condition::HEALTHY, "ClusterUnhealthy")
+        .await
+        .expect("reported");
+    let message = condition(&held, condition::HEALTHY)
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("probe"), "{message}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fourth = pod("rack1", 1);
+    assert_eq!(
+        starts_of(&fourth),
+        0,
+        "no new node joins an unhealthy cluster"
+    );
+    let notes = event_notes(&scenario, "UnhealthyDatacenter").await;
+    assert_eq!(notes.len(), 1, "one Event while it lasts: {notes:?}");
+
+    // Healthy again: the node joins.
+    probe_fault(&scenario, None);
+    scenario
+        .wait_converged("dc1", 4)
+        .await
+        .expect("four nodes once healthy");
+    assert_eq!(starts_of(&fourth), 1);
+
+    // A decommission waits the same way.
+    probe_fault(&scenario, Some(Fault::Status(500)));
+    scenario
+        .patch_spec("dc1", serde_json::json!({ "size": 3 }))
+        .await
+        .expect("size 3");
+    scenario
+        .wait_for_reason("dc1", condition::HEALTHY, "ClusterUnhealthy")
+        .await
+        .expect("the decommission held");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let decommissions = || {
+        let calls = scenario.mgmt.cassandra().calls();
+        calls.count(Route::DecommissionV0) + calls.count(Route::DecommissionV1)
+    };
+    assert_eq!(decommissions(), 0);
+    probe_fault(&scenario, None);
+    scenario
+        .wait_converged("dc1", 3)
+        .await
+        .expect("three nodes");
+    assert_eq!(decommissions(), 1);
+}

@@ -188,6 +188,9 @@ async fn scaling_three_to_six_to_three_decommissions_largest_rack_first_and_an_e
         .await
         .expect("dc1 comes up");
 
+    // Scaling is no outage: Ready stays True all the way, 3 → 6 → 3.
+    let ready =
+        k8ssandra_e2e::scenario::ConditionRecorder::start(&scenario, "dc1", condition::READY);
     scenario
         .patch_spec("dc1", serde_json::json!({ "size": 6 }))
         .await
@@ -214,10 +217,20 @@ async fn scaling_three_to_six_to_three_decommissions_largest_rack_first_and_an_e
         .wait_converged("dc1", 3)
         .await
         .expect("back to three nodes");
-    // Every rack had two nodes: the first rack in spec order goes first, highest ordinal.
+    let seen = ready.seen();
+    assert!(
+        seen.iter().all(|(ready, _)| *ready),
+        "Ready while scaling: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(_, reason)| reason == "Scaling"),
+        "{seen:?}"
+    );
+    drop(ready);
+    // Every rack had two nodes: the last rack in spec order goes first, highest ordinal.
     assert_eq!(
         decommission_order(&scenario),
-        vec![pod("rack1", 1), pod("rack2", 1), pod("rack3", 1)]
+        vec![pod("rack3", 1), pod("rack2", 1), pod("rack1", 1)]
     );
     let claims = k8ssandra_e2e::wait::until(
         "the decommissioned pods' volumes deleted",
@@ -467,10 +480,37 @@ async fn stopping_and_resuming_keeps_every_volume_and_host_id() {
         "volumes kept while stopped"
     );
 
+    // Nodes that ran before start together once the seed is up: rack3's node starts while
+    // rack2's start hangs.
+    let starts = |name: &str| {
+        scenario
+            .mgmt
+            .cassandra()
+            .calls()
+            .for_pod(name)
+            .count(Route::LifecycleStart)
+    };
+    let (second, third) = (pod("rack2", 0), pod("rack3", 0));
+    scenario.mgmt.inject_when_running(
+        &second,
+        Route::LifecycleStart,
+        k8ssandra_mgmt_api::fake::Fault::Hang,
+        k8ssandra_mgmt_api::fake::Times::Once,
+    );
     scenario
         .patch_spec("dc1", serde_json::json!({ "stopped": false }))
         .await
         .expect("resume");
+    k8ssandra_e2e::wait::until(
+        "rack3's node started beside rack2's",
+        Duration::from_secs(60),
+        || async { (starts(&second) == 2 && starts(&third) == 2).then_some(()) },
+    )
+    .await
+    .expect("parallel starts");
+    scenario
+        .mgmt
+        .with_node(&second, |node| node.release(Route::LifecycleStart));
     let dc = scenario.wait_converged("dc1", 3).await.expect("resumed");
     assert!(!is_true(&dc, condition::STOPPED));
     let resumed: Vec<Option<String>> = dc

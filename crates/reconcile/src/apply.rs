@@ -1,11 +1,12 @@
 //! Server-side apply: every write of the operator goes through here, with one field manager per
-//! controller and `force`, so that the operator owns the fields it sets and nothing else.
+//! controller and `force`, so that the operator owns the fields it sets and nothing else. Also
+//! the one delete that tolerates an object already gone.
 
 use std::fmt::Debug;
 
 use kube::{
     Api, Resource,
-    api::{Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -21,6 +22,26 @@ where
     let name = object.meta().name.clone().unwrap_or_default();
     api.patch(&name, &params(manager), &Patch::Apply(object))
         .await
+}
+
+/// Deletes object `name` with `params`; an object already gone is no error (two passes, or the
+/// garbage collector, may get there first).
+///
+/// # Errors
+/// When the API server refuses the delete.
+pub async fn delete_if_present<K>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<(), kube::Error>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    match api.delete(name, params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Applies the `status` of object `name` as `manager`: `status` is the whole status this manager

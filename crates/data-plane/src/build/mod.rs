@@ -4,6 +4,7 @@
 //! ready for server-side apply: `metadata.name`, `namespace`, labels, annotations (with the
 //! resource hash) and the controller owner reference are filled in.
 
+pub mod cleanup_task;
 pub mod config;
 pub mod hash;
 pub mod images;

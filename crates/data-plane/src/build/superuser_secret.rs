@@ -3,6 +3,9 @@
 //! URL-safe base64 alphabet made from 40 random bytes (upstream's: short enough for bcrypt's
 //! 55-byte limit).
 //!
+//! It is born marked as read by this datacenter (the watched label and watched-by annotation), so
+//! that the watch on marked Secrets sees it at once and its password reaches the role.
+//!
 //! The Secret carries the operator's labels but **no owner reference**, as upstream: it holds the
 //! credentials of the whole Cassandra cluster, which other datacenters share and which must outlive
 //! the deletion of this one.
@@ -13,9 +16,19 @@ use base64::Engine as _;
 use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use k8ssandra_api::{cassandra::CassandraDatacenter, names};
+use k8ssandra_api::{cassandra::CassandraDatacenter, labels, names};
 
 use super::{cluster_name, non_empty, operator_labels};
+
+/// `namespace/name` of the datacenter, as the watched-by annotation lists it.
+#[must_use]
+pub fn watcher_name(dc: &CassandraDatacenter) -> String {
+    format!(
+        "{}/{}",
+        dc.metadata.namespace.as_deref().unwrap_or_default(),
+        dc.metadata.name.as_deref().unwrap_or_default()
+    )
+}
 
 /// Random bytes a password is made from.
 pub const PASSWORD_RANDOM_BYTES: usize = 40;
@@ -51,11 +64,17 @@ pub fn superuser_secret(
     if !generates_superuser_secret(dc) {
         return None;
     }
+    let mut watched_labels = operator_labels(dc);
+    watched_labels.insert(labels::WATCHED.to_owned(), "true".to_owned());
     Some(Secret {
         metadata: ObjectMeta {
             name: Some(dc.spec.superuser_secret_name()),
             namespace: dc.metadata.namespace.clone(),
-            labels: non_empty(operator_labels(dc)),
+            labels: non_empty(watched_labels),
+            annotations: Some(BTreeMap::from([(
+                labels::annotations::WATCHED_BY.to_owned(),
+                serde_json::Value::from(vec![watcher_name(dc)]).to_string(),
+            )])),
             ..ObjectMeta::default()
         },
         data: Some(BTreeMap::from([
@@ -110,6 +129,7 @@ mod tests {
                 ..Default::default()
             },
         );
+        dc.metadata.namespace = Some("cass".into());
         let secret = superuser_secret(&dc, &[1; PASSWORD_RANDOM_BYTES]).unwrap();
         assert_eq!(
             secret.metadata.name.as_deref(),
@@ -118,6 +138,14 @@ mod tests {
         let data = secret.data.unwrap();
         assert_eq!(data["username"].0, b"test-cluster-superuser");
         assert!(secret.metadata.owner_references.is_none());
+        // Born watched, so that the watch on marked Secrets sees it.
+        let labels = secret.metadata.labels.unwrap();
+        assert_eq!(labels[labels::WATCHED], "true");
+        let annotations = secret.metadata.annotations.unwrap();
+        assert_eq!(
+            annotations[labels::annotations::WATCHED_BY],
+            r#"["cass/dc1"]"#
+        );
         dc.spec.superuser_secret_name = Some("mine".into());
         assert!(superuser_secret(&dc, &[1; PASSWORD_RANDOM_BYTES]).is_none());
     }

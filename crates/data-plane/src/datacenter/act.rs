@@ -8,9 +8,17 @@ use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{PersistentVolumeClaim, Pod},
 };
-use k8ssandra_api::{cassandra::CassandraDatacenter, labels, names, quantity};
-use k8ssandra_mgmt_api::{ClientSettings, ManagementApiClient, Submission};
-use k8ssandra_reconcile::{apply::apply, events::Severity};
+use k8ssandra_api::{
+    cassandra::{CassandraDatacenter, condition},
+    conditions, labels, names, quantity,
+};
+use k8ssandra_mgmt_api::{
+    ClientSettings, ClusterHealth, ConsistencyLevel, ManagementApiClient, Submission,
+};
+use k8ssandra_reconcile::{
+    apply::{apply, delete_if_present},
+    events::Severity,
+};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
@@ -19,12 +27,15 @@ use serde_json::json;
 
 use super::{
     Context, FIELD_MANAGER,
-    observe::{Observed, pod_ip},
+    observe::{Observed, pod_ip, started_nodes},
     operations::CallKind,
     plan::{Action, NodeState, Plan, ScaleDownRefusal, scale_down_check},
     validate::Problem,
 };
 use crate::build::{self, BuildError, pod_template::DATA_VOLUME};
+
+/// Reason of `Healthy=False` while the cluster health probe holds node operations back.
+pub const CLUSTER_UNHEALTHY: &str = "ClusterUnhealthy";
 
 /// Why an action could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +57,7 @@ pub enum ActError {
 }
 
 /// What acting found that the status must say.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ActReport {
     /// A scale down refused to protect the data.
     pub refusal: Option<Problem>,
@@ -54,6 +65,10 @@ pub struct ActReport {
     pub replacements_begun: Vec<String>,
     /// Whether the roles were created or updated in this pass.
     pub roles_upserted: bool,
+    /// Why the cluster health probe held the plan back, if it did.
+    pub cluster_unhealthy: Option<String>,
+    /// The cleanup after a scale-up (filled in after the actions).
+    pub cleanup: super::cleanup::CleanupProgress,
 }
 
 /// Carries out `plan`.
@@ -77,7 +92,20 @@ pub async fn act(
         dc,
         observed,
     };
+    let mut healthy = false;
     for action in &plan.actions {
+        if *action == Action::RequireHealthyCluster {
+            if healthy {
+                continue;
+            }
+            if let Some(why) = act.cluster_unhealthy().await {
+                act.report_unhealthy(&why).await;
+                report.cluster_unhealthy = Some(why);
+                break;
+            }
+            healthy = true;
+            continue;
+        }
         act.one(action, &mut report).await?;
     }
     Ok(report)
@@ -133,8 +161,62 @@ impl Acting<'_> {
             .await;
     }
 
+    /// Asks every started node whether each token range still reaches LOCAL_QUORUM with
+    /// `rf_per_dc` the number of racks (upstream's probe); why not, if one says so or cannot
+    /// answer. With no started node there is nobody to ask, and nothing to protect.
+    async fn cluster_unhealthy(&self) -> Option<String> {
+        let racks = u32::try_from(build::statefulset::rack_plan(self.dc).len())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        for (pod, ip) in started_nodes(self.observed) {
+            match self
+                .mgmt
+                .client(&pod, ip)
+                .probe_cluster(ConsistencyLevel::LocalQuorum, racks)
+                .await
+            {
+                Ok(ClusterHealth::Healthy) => {}
+                Ok(ClusterHealth::Unhealthy(ranges)) => {
+                    let first = ranges
+                        .iter()
+                        .next()
+                        .map(|(range, why)| format!(" (first: {range}: {})", why.join(", ")))
+                        .unwrap_or_default();
+                    return Some(format!(
+                        "{pod} sees {} token range(s) below LOCAL_QUORUM{first}",
+                        ranges.len()
+                    ));
+                }
+                Err(error) => return Some(format!("the cluster health probe failed: {error}")),
+            }
+        }
+        None
+    }
+
+    /// A Warning Event when the cluster turns unhealthy (not again while it stays so).
+    async fn report_unhealthy(&self, why: &str) {
+        let already = self
+            .dc
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_deref())
+            .and_then(|c| conditions::find(c, condition::HEALTHY))
+            .is_some_and(|c| c.reason.as_deref() == Some(CLUSTER_UNHEALTHY));
+        if !already {
+            self.event(
+                Severity::Warning,
+                "UnhealthyDatacenter",
+                "ProbeCluster",
+                format!("waiting for a healthy cluster before the next node operation: {why}"),
+            )
+            .await;
+        }
+    }
+
     async fn one(&self, action: &Action, report: &mut ActReport) -> Result<(), ActError> {
         match action {
+            // Handled by the loop: it decides whether the rest runs.
+            Action::RequireHealthyCluster => {}
             Action::CreateStatefulSet { rack, replicas } => {
                 let sts = self.build_statefulset(rack, *replicas)?;
                 self.apply_statefulset(&sts).await?;
@@ -415,16 +497,12 @@ impl Acting<'_> {
     /// Deletes the volumes and the pod of a node whose replacement the status records.
     async fn delete_replaced(&self, name: &str) -> Result<(), ActError> {
         self.delete_claims(name).await?;
-        match self.pods().delete(name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => {
-                return Err(ActError::Kube {
-                    what: format!("delete pod {name}"),
-                    source,
-                });
-            }
-        }
+        delete_if_present(&self.pods(), name, &DeleteParams::default())
+            .await
+            .map_err(|source| ActError::Kube {
+                what: format!("delete pod {name}"),
+                source,
+            })?;
         self.event(
             Severity::Normal,
             "ReplacingNode",
@@ -489,25 +567,40 @@ impl Acting<'_> {
     ) -> Option<ScaleDownRefusal> {
         let gossip = self.observed.gossip.as_ref()?;
         let own_dc = self.dc.datacenter_name();
+        let in_dc: Vec<_> = gossip.in_datacenter(own_dc).collect();
+        let remaining_in_dc = u32::try_from(in_dc.len().saturating_sub(1)).unwrap_or(0);
+        let remaining_in_ring = u32::try_from(
+            gossip
+                .entries
+                .iter()
+                .filter(|e| e.status() != k8ssandra_mgmt_api::NodeStatus::Left)
+                .count()
+                .saturating_sub(1),
+        )
+        .unwrap_or(0);
         let mut factors = Vec::new();
         match client.list_keyspaces(None).await {
             Ok(keyspaces) => {
                 for keyspace in keyspaces {
                     if let Ok(Some(replication)) = client.keyspace_replication(&keyspace).await {
-                        let factor = replication
-                            .datacenter_factors()
-                            .get(own_dc)
-                            .copied()
-                            .or_else(|| replication.simple_factor())
-                            .unwrap_or(0);
-                        factors.push((keyspace, factor));
+                        // SimpleStrategy places replicas anywhere in the ring.
+                        let need = match replication.simple_factor() {
+                            Some(factor) => (factor, remaining_in_ring),
+                            None => (
+                                replication
+                                    .datacenter_factors()
+                                    .get(own_dc)
+                                    .copied()
+                                    .unwrap_or(0),
+                                remaining_in_dc,
+                            ),
+                        };
+                        factors.push((keyspace, need.0, need.1));
                     }
                 }
             }
             Err(error) => tracing::warn!(%error, "listing keyspaces before a decommission"),
         }
-        let in_dc: Vec<_> = gossip.in_datacenter(own_dc).collect();
-        let remaining = u32::try_from(in_dc.len().saturating_sub(1)).unwrap_or(0);
         let load =
             |e: &k8ssandra_mgmt_api::EndpointState| e.load_bytes().unwrap_or(0.0).max(0.0) as u64;
         let leaving = in_dc.iter().find(|e| e.has_ip(ip)).map_or(0, |e| load(e));
@@ -516,13 +609,7 @@ impl Acting<'_> {
             .filter(|e| !e.has_ip(ip))
             .map(|e| load(e))
             .collect();
-        scale_down_check(
-            &factors,
-            remaining,
-            leaving,
-            &others,
-            self.volume_capacity(),
-        )
+        scale_down_check(&factors, leaving, &others, self.volume_capacity())
     }
 
     /// The requested size of a node's data volume, in bytes.
@@ -559,16 +646,12 @@ impl Acting<'_> {
             if !self.observed.claims.iter().any(|c| c.name_any() == name) {
                 continue;
             }
-            match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(source) => {
-                    return Err(ActError::Kube {
-                        what: format!("delete volume claim {name}"),
-                        source,
-                    });
-                }
-            }
+            delete_if_present(&api, &name, &DeleteParams::default())
+                .await
+                .map_err(|source| ActError::Kube {
+                    what: format!("delete volume claim {name}"),
+                    source,
+                })?;
         }
         Ok(())
     }

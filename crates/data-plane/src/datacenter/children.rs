@@ -1,16 +1,18 @@
-//! Children: the Services, additional-seed EndpointSlices and PodDisruptionBudget. Each is built by its pure builder; [`changed_children`] finds those whose live
-//! resource hash differs, and [`apply_children`] writes them once admission let them through, so
-//! an unchanged datacenter costs reads only. (StatefulSets are the planner's: their replicas and
+//! Children: the Services, additional-seed EndpointSlices and PodDisruptionBudget. Each is built
+//! by its pure builder; [`changed_children`] finds those whose live resource hash differs,
+//! [`apply_children`] writes them once admission let them through, and
+//! [`delete_unwanted_children`] removes those the spec no longer asks for, so an unchanged
+//! datacenter costs reads only. (StatefulSets are the planner's: their replicas and
 //! rollouts are node operations.)
 
 use k8s_openapi::api::{
     core::v1::Service, discovery::v1::EndpointSlice, policy::v1::PodDisruptionBudget,
 };
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels::annotations};
-use k8ssandra_reconcile::apply::apply;
+use k8ssandra_reconcile::apply::{apply, delete_if_present};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{ApiResource, DynamicObject},
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams},
 };
 use serde::Serialize;
 
@@ -28,6 +30,16 @@ pub enum ChildrenError {
     Apply {
         /// Kind of the child.
         kind: String,
+        /// Its name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// The API server refused to list or delete a child no longer wanted.
+    #[error("could not delete {kind} {name}: {source}")]
+    Delete {
+        /// Kind of the child.
+        kind: &'static str,
         /// Its name.
         name: String,
         /// The API error.
@@ -161,4 +173,72 @@ pub async fn apply_children(
         .map_err(|source| pending.error(source))?;
     }
     Ok(changed.len())
+}
+
+/// Deletes the children this datacenter owns that its spec no longer asks for: additional-seed
+/// EndpointSlices of an address type `additionalSeeds` no longer lists, and the
+/// PodDisruptionBudget once `disable-pdb-creation` is set. Returns how many were deleted.
+///
+/// # Errors
+/// When a list or a delete is refused.
+pub async fn delete_unwanted_children(
+    ctx: &Context,
+    dc: &CassandraDatacenter,
+) -> Result<usize, ChildrenError> {
+    let namespace = dc.namespace().unwrap_or_default();
+    let uid = dc.uid().unwrap_or_default();
+    let owned = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        meta.owner_references.iter().flatten().any(|o| o.uid == uid)
+    };
+    let wanted: Vec<String> = build::services::additional_seed_endpoint_slices(dc)?
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    let service = k8ssandra_api::names::additional_seed_service(
+        &dc.spec.cluster_name,
+        &dc.label_resource_name(),
+    );
+    let slices = Api::<EndpointSlice>::namespaced(ctx.client.clone(), &namespace);
+    let failed = |kind, name: &str| {
+        let name = name.to_owned();
+        move |source| ChildrenError::Delete { kind, name, source }
+    };
+    let live = slices
+        .list(&ListParams::default().labels(&format!(
+            "{}={service}",
+            build::services::SERVICE_NAME_LABEL
+        )))
+        .await
+        .map_err(failed("EndpointSlice", &service))?;
+    let mut deleted = 0;
+    for slice in live
+        .items
+        .iter()
+        .filter(|s| owned(&s.metadata) && !wanted.contains(&s.name_any()))
+    {
+        let name = slice.name_any();
+        delete_if_present(&slices, &name, &DeleteParams::default())
+            .await
+            .map_err(failed("EndpointSlice", &name))?;
+        deleted += 1;
+    }
+    let pdb_disabled = dc
+        .annotations()
+        .get(annotations::DISABLE_PDB_CREATION)
+        .is_some_and(|v| v == "true");
+    if pdb_disabled {
+        let pdbs = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace);
+        let name = build::pdb::pod_disruption_budget(dc)?.name_any();
+        let live = pdbs
+            .get_opt(&name)
+            .await
+            .map_err(failed("PodDisruptionBudget", &name))?;
+        if live.is_some_and(|pdb| owned(&pdb.metadata)) {
+            delete_if_present(&pdbs, &name, &DeleteParams::default())
+                .await
+                .map_err(failed("PodDisruptionBudget", &name))?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }

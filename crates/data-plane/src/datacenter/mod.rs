@@ -1,13 +1,18 @@
-//! The CassandraDatacenter controller: one pass is observe → validate → children → plan → act →
-//! status, each step a module of its own. See `docs/data-plane.md` for the rules.
+//! The CassandraDatacenter controller: one pass is finalizer → observe → validate → children →
+//! plan → act → seeds → users → cleanup → status, each step a module of its own; a datacenter
+//! being deleted has a pass of its own (`deletion`). See `docs/data-plane.md` for the rules.
 
 pub mod act;
 pub mod admission;
 pub mod children;
+pub mod cleanup;
+pub mod deletion;
+pub mod done;
 pub mod observe;
 pub mod operations;
 pub mod plan;
 pub mod secrets;
+pub mod seeds;
 pub mod status;
 pub mod storage;
 pub mod users;
@@ -111,7 +116,9 @@ pub struct Context {
     /// controller runs).
     pub secrets: OnceLock<Store<Secret>>,
     /// The role set each datacenter last had upserted.
-    pub roles: users::UpsertedRoles,
+    pub roles: done::LastDone,
+    /// The seed set each datacenter's nodes last reloaded.
+    pub seeds: done::LastDone,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -134,7 +141,8 @@ impl Context {
             written: operations::WrittenGenerations::default(),
             datacenters: OnceLock::new(),
             secrets: OnceLock::new(),
-            roles: users::UpsertedRoles::default(),
+            roles: done::LastDone::default(),
+            seeds: done::LastDone::default(),
             events,
             client,
             mgmt,
@@ -161,6 +169,15 @@ pub enum Error {
     /// A role Secret could not be read, or a role made.
     #[error(transparent)]
     Users(#[from] users::UsersError),
+    /// The cleanup task after a scale-up could not be made or read.
+    #[error(transparent)]
+    Cleanup(#[from] cleanup::CleanupError),
+    /// A step of the deletion failed.
+    #[error(transparent)]
+    Deletion(#[from] deletion::DeletionError),
+    /// A node did not reload its seeds.
+    #[error(transparent)]
+    Seeds(#[from] seeds::SeedsError),
     /// The dry run could not be made.
     #[error(transparent)]
     Admission(#[from] admission::AdmissionError),
@@ -184,6 +201,9 @@ impl Error {
             Self::Children(_) => "children",
             Self::Secrets(_) => "secrets",
             Self::Users(_) => "users",
+            Self::Seeds(_) => "seeds",
+            Self::Deletion(_) => "deletion",
+            Self::Cleanup(_) => "cleanup",
             Self::Admission(_) => "admission",
             Self::Storage(_) => "storage",
             Self::Act(_) => "act",
@@ -300,6 +320,14 @@ pub async fn reconcile(
     object: Arc<Tolerant<CassandraDatacenter>>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
+    // A datacenter that cannot be read cannot be taken down step by step: its finalizer goes so
+    // that the deletion is not blocked, and its volume claims are kept.
+    if let Tolerant::Undecodable { metadata, .. } = object.as_ref()
+        && metadata.deletion_timestamp.is_some()
+    {
+        deletion::patch_finalizer(&ctx, metadata, false).await?;
+        return Ok(Requeue::await_change());
+    }
     let Some(dc) = ctx
         .undecodable
         .decoded_or_report(&object)
@@ -323,12 +351,11 @@ fn error_policy(
 }
 
 async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error> {
-    if dc.meta().deletion_timestamp.is_some() {
-        // Owner references delete the children; the volumes stay, as upstream's default.
-        ctx.roles.forget(&dc.uid().unwrap_or_default());
-        return Ok(Requeue::await_change());
-    }
     let now = now();
+    if dc.meta().deletion_timestamp.is_some() {
+        return delete(ctx, dc, now).await;
+    }
+    deletion::patch_finalizer(ctx, dc.meta(), true).await?;
     let mgmt = crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, dc).await;
     let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await?;
     let access_problem = mgmt.as_ref().err().map(|error| validate::Problem {
@@ -363,6 +390,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         return refuse(ctx, dc, &observed, &problem, now).await;
     }
     children::apply_children(ctx, dc, &changed).await?;
+    children::delete_unwanted_children(ctx, dc).await?;
     secrets::create_superuser_secret(ctx, dc, superuser_secret.is_some()).await?;
     let growths = storage.unwrap_or_default();
     if !growths.is_empty() {
@@ -385,11 +413,13 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     let plan = plan::plan(&input);
     tracing::debug!(datacenter = %dc.name_any(), actions = ?plan.actions, "plan");
     let mut report = act::act(ctx, &mgmt, dc, &observed, &plan).await?;
+    seeds::reload_seeds(ctx, &mgmt, dc, &observed, &plan).await?;
     // Roles once the datacenter is as its spec asks, as upstream.
     if plan.is_settled() {
         let roles = users::roles(&role_secrets);
         report.roles_upserted = users::upsert_roles(ctx, &mgmt, dc, &observed, &roles).await?;
     }
+    report.cleanup = cleanup::follow(ctx, dc, &plan).await?;
     write_status(
         ctx,
         dc,
@@ -400,8 +430,49 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         now,
     )
     .await?;
-    Ok(if plan.is_settled() {
+    Ok(if plan.is_settled() && report.cleanup.waiting.is_none() {
         Requeue::requeue(ctx.timings.idle_requeue)
+    } else {
+        Requeue::requeue(ctx.timings.busy_requeue)
+    })
+}
+
+/// A pass over a datacenter being deleted: with `decommission-on-delete` and another datacenter
+/// alive, its nodes are decommissioned one by one (and nothing else is done); then the pods are
+/// stopped, the claims deleted and the finalizer removed (see [`deletion`]).
+async fn delete(ctx: &Context, dc: &CassandraDatacenter, now: Time) -> Result<Requeue, Error> {
+    if !deletion::has_finalizer(dc.meta()) {
+        deletion::forget(ctx, &dc.uid().unwrap_or_default());
+        return Ok(Requeue::await_change());
+    }
+    let mgmt = crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, dc).await;
+    let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await?;
+    if let Ok(mgmt) = &mgmt
+        && deletion::decommissions(dc, observed.gossip.as_ref())
+    {
+        // The datacenter as it is to end: no node (the seeds stay labelled while nodes leave).
+        let mut input = observe::plan_input(dc, &observed, &ctx.calls, &ctx.images, Instant::now())
+            .map_err(admission::AdmissionError::from)?;
+        for rack in &mut input.racks {
+            rack.desired_nodes = 0;
+        }
+        let mut plan = plan::plan(&input);
+        plan.actions.retain(plan::Action::decommissions);
+        let report = act::act(ctx, mgmt, dc, &observed, &plan).await?;
+        write_status(
+            ctx,
+            dc,
+            &observed,
+            Some(&plan),
+            &report,
+            report.refusal.as_ref(),
+            now,
+        )
+        .await?;
+        return Ok(Requeue::requeue(ctx.timings.busy_requeue));
+    }
+    Ok(if deletion::stop_and_release(ctx, dc, &observed).await? {
+        Requeue::await_change()
     } else {
         Requeue::requeue(ctx.timings.busy_requeue)
     })
@@ -462,6 +533,8 @@ async fn write_status(
         problem,
         replacements_begun: &report.replacements_begun,
         roles_upserted: report.roles_upserted,
+        cluster_unhealthy: report.cluster_unhealthy.as_deref(),
+        cleanup: &report.cleanup,
         failed_starts,
         now,
     });

@@ -162,6 +162,23 @@ pub fn pod_ip(pod: &Pod) -> Option<IpAddr> {
     pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()
 }
 
+/// Pods whose Cassandra runs (labelled Started, running and ready), with their addresses: the
+/// nodes asked about the cluster and told to reload their seeds.
+#[must_use]
+pub fn started_nodes(observed: &Observed) -> Vec<(String, IpAddr)> {
+    observed
+        .pods
+        .iter()
+        .filter(|p| {
+            is_running(p)
+                && is_ready(p)
+                && p.labels().get(labels::NODE_STATE).map(String::as_str)
+                    == Some(labels::node_state::STARTED)
+        })
+        .filter_map(|p| Some((p.name_any(), pod_ip(p)?)))
+        .collect()
+}
+
 /// The pod's Ready condition is True.
 #[must_use]
 pub fn is_ready(pod: &Pod) -> bool {
@@ -328,6 +345,10 @@ pub fn plan_input(
         nodes,
         stopped: dc.spec.is_stopped(),
         update_allowed: update_allowed(dc),
+        parallel_starts: dc
+            .annotations()
+            .get(labels::annotations::ALLOW_PARALLEL_STARTS)
+            .is_none_or(|v| v != "false"),
         remote_seed_up,
         gossip_known: gossip.is_some(),
     })

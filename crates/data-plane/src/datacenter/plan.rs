@@ -11,10 +11,12 @@
 //!    deleted (the new node starts with `replace_ip`);
 //! 6. one node starts at a time: first one per rack in rack order, then the rest, highest ordinal
 //!    first, each waited for until its pod runs; the first node starts as a seed when no seed is
-//!    up;
+//!    up; a node joining for the first time once every rack has one up waits for a healthy
+//!    cluster ([`Action::RequireHealthyCluster`]);
 //! 7. once every node is up: seed labels follow the wanted seed count, a surplus node is
-//!    decommissioned (largest rack first, highest ordinal), a changed pod template is rolled out
-//!    one rack at a time, and an empty rack removed from the spec loses its StatefulSet.
+//!    decommissioned (largest rack first, the last such rack on a tie, highest ordinal), a
+//!    changed pod template is rolled out one rack at a time (both after a health check), and an
+//!    empty rack removed from the spec loses its StatefulSet.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -177,6 +179,9 @@ pub struct PlanInput {
     pub update_allowed: bool,
     /// A node of another datacenter of the cluster is up in gossip (it can serve as a seed).
     pub remote_seed_up: bool,
+    /// Nodes that ran before start together once a seed is up (upstream's default; off with
+    /// `cassandra.datastax.com/allow-parallel-starts: "false"`).
+    pub parallel_starts: bool,
     /// The gossip view could be read.
     pub gossip_known: bool,
 }
@@ -223,6 +228,9 @@ pub enum Action {
         /// New state.
         state: NodeState,
     },
+    /// Ask the started nodes whether every token range still reaches LOCAL_QUORUM
+    /// (`GET /api/v0/probes/cluster`); when one does not, the rest of the plan waits.
+    RequireHealthyCluster,
     /// Call `lifecycle/start` (the pod is labelled `Starting` first).
     Start {
         /// Pod.
@@ -307,10 +315,41 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Nothing to do and nothing to wait for: the datacenter is as the spec asks.
+    /// Nothing to do and nothing to wait for: the datacenter is as the spec asks. A template
+    /// update that waits for the user's permission is no work under way.
     #[must_use]
     pub fn is_settled(&self) -> bool {
-        self.actions.is_empty() && self.activity == Activity::default()
+        let Activity {
+            scaling_up,
+            scaling_down,
+            updating,
+            requires_update: _,
+            waiting,
+        } = &self.activity;
+        self.actions.is_empty()
+            && scaling_up.is_none()
+            && scaling_down.is_none()
+            && updating.is_none()
+            && waiting.is_empty()
+    }
+}
+
+impl Action {
+    /// Whether the action belongs to taking nodes out of the ring (decommissions and what they
+    /// need: a node started so that it can leave, a rack shrunk after it left).
+    #[must_use]
+    pub fn decommissions(&self) -> bool {
+        matches!(
+            self,
+            Self::RequireHealthyCluster
+                | Self::Decommission { .. }
+                | Self::DecommissionFailed { .. }
+                | Self::FinishDecommission { .. }
+                | Self::TrimStatefulSet { .. }
+                | Self::SetState { .. }
+                | Self::Start { .. }
+                | Self::StartFailed { .. }
+        )
     }
 }
 
@@ -637,6 +676,9 @@ fn start_next(input: &PlanInput, plan: &mut Plan) -> bool {
         }
         return true;
     }
+    if start_in_parallel(input, plan) {
+        return true;
+    }
     let slots = slots_to_start(input);
     if slots.is_empty() {
         return false;
@@ -667,11 +709,50 @@ fn start_next(input: &PlanInput, plan: &mut Plan) -> bool {
             seed: true,
         });
     } else {
+        // A node that joins for the first time, once every rack has one up, streams its data
+        // from the others: only while the cluster is healthy (upstream's rule). A node that ran
+        // before only makes the cluster healthier.
+        if !node.joined && every_rack_has_a_node_up(input) {
+            plan.actions.push(Action::RequireHealthyCluster);
+        }
         plan.actions.push(Action::Start {
             pod: node.pod.clone(),
         });
     }
     true
+}
+
+/// Starts at once every node that ran before and waits to start, once a seed is up: they join
+/// no ring anew, so starting them one by one (a resume, pods recreated after a node failure)
+/// only makes the datacenter come back slower. True when it started any.
+fn start_in_parallel(input: &PlanInput, plan: &mut Plan) -> bool {
+    let seed_up = input.remote_seed_up || input.nodes.iter().any(|n| n.seed && n.up());
+    if !input.parallel_starts || !seed_up {
+        return false;
+    }
+    let mut any = false;
+    for node in input.nodes.iter().filter(|n| {
+        n.joined
+            && n.running
+            && n.state == NodeState::ReadyToStart
+            && !n.start_backing_off
+            && !n.replacing
+            && !n.replace_requested
+    }) {
+        plan.actions.push(Action::Start {
+            pod: node.pod.clone(),
+        });
+        any = true;
+    }
+    any
+}
+
+fn every_rack_has_a_node_up(input: &PlanInput) -> bool {
+    input
+        .racks
+        .iter()
+        .filter(|r| r.in_spec && r.desired_nodes > 0)
+        .all(|r| input.nodes.iter().any(|n| n.rack == r.name && n.up()))
 }
 
 /// A place where a node is to start: a pod a rack's StatefulSet has or is about to have.
@@ -821,14 +902,15 @@ fn label_seeds(input: &PlanInput, plan: &mut Plan) -> bool {
     false
 }
 
-/// Decommissions one surplus node: in the rack furthest above its share (the first such rack
-/// in spec order on a tie), the highest ordinal.
+/// Decommissions one surplus node: in the rack with the most nodes among those above their share
+/// (the last such rack in spec order on a tie, as upstream, so that the layouts on the way down are
+/// upstream's), the highest ordinal.
 fn shrink(input: &PlanInput, plan: &mut Plan) -> bool {
     let Some(rack) = input
         .racks
         .iter()
         .filter(|r| r.replicas() > r.desired_nodes)
-        .rev()
+        // `max_by_key` keeps the last of equals.
         .max_by_key(|r| r.replicas())
     else {
         return false;
@@ -841,6 +923,7 @@ fn shrink(input: &PlanInput, plan: &mut Plan) -> bool {
     else {
         return false;
     };
+    plan.actions.push(Action::RequireHealthyCluster);
     plan.actions.push(Action::Decommission {
         pod: node.pod.clone(),
     });
@@ -862,6 +945,7 @@ fn roll_out(input: &PlanInput, plan: &mut Plan) {
             continue;
         }
         if input.update_allowed {
+            plan.actions.push(Action::RequireHealthyCluster);
             plan.actions.push(Action::UpdateStatefulSet {
                 rack: rack.name.clone(),
             });
@@ -920,23 +1004,28 @@ impl ScaleDownRefusal {
     }
 }
 
-/// Checks that the datacenter keeps every keyspace's replicas and has room for the leaving
-/// node's data. `factors` are the keyspaces' factors in this datacenter, `loads` the data of
-/// the other nodes, `capacity` one node's volume size, all in bytes.
+/// Checks that every keyspace keeps its replicas and that the datacenter's remaining nodes have
+/// room for the leaving node's data. `factors` are each keyspace's factor with the nodes that
+/// would remain to hold it (this datacenter's for NetworkTopologyStrategy, the whole ring's for
+/// SimpleStrategy); `loads` the data of the datacenter's other nodes, `capacity` one node's
+/// volume size, in bytes. The last node of a datacenter has no space check: what it holds goes to
+/// other datacenters or nowhere.
 #[must_use]
 pub fn scale_down_check(
-    factors: &[(String, u32)],
-    remaining: u32,
+    factors: &[(String, u32, u32)],
     leaving_load: u64,
     loads: &[u64],
     capacity: u64,
 ) -> Option<ScaleDownRefusal> {
-    if let Some((keyspace, factor)) = factors.iter().find(|(_, f)| *f > remaining) {
+    if let Some((keyspace, factor, remaining)) = factors.iter().find(|(_, f, r)| f > r) {
         return Some(ScaleDownRefusal::ReplicationFactorTooHigh {
             keyspace: keyspace.clone(),
             factor: *factor,
-            remaining,
+            remaining: *remaining,
         });
+    }
+    if loads.is_empty() {
+        return None;
     }
     let free: u64 = loads
         .iter()
@@ -1033,6 +1122,7 @@ mod tests {
             nodes,
             stopped: false,
             update_allowed: false,
+            parallel_starts: true,
             remote_seed_up: false,
             gossip_known: true,
         }
@@ -1130,7 +1220,10 @@ mod tests {
         });
         assert_eq!(
             plan(&shrinking).actions,
-            [Action::Decommission { pod: "r1-2".into() }]
+            [
+                Action::RequireHealthyCluster,
+                Action::Decommission { pod: "r1-2".into() }
+            ]
         );
     }
 
@@ -1193,6 +1286,40 @@ mod tests {
     }
 
     #[test]
+    fn nodes_that_ran_before_start_together_once_a_seed_is_up_unless_told_otherwise() {
+        let ran_before = |rack: &str, ordinal: u32| NodeView {
+            joined: true,
+            ..fresh(rack, ordinal)
+        };
+        // A resume: r1-0 is up as the seed; the others ran before.
+        let nodes = vec![
+            up("r1", 0),
+            ran_before("r2", 0),
+            ran_before("r3", 0),
+            fresh("r1", 1),
+        ];
+        let mut resuming = input(1, 1, nodes);
+        resuming.racks[0] = rack("r1", 2, Some(2));
+        assert_eq!(
+            plan(&resuming).actions,
+            [start("r2-0"), start("r3-0")],
+            "together, and the new node not with them"
+        );
+        resuming.parallel_starts = false;
+        assert_eq!(plan(&resuming).actions, [start("r2-0")]);
+        // No seed up yet: one at a time, the first as a seed.
+        resuming.parallel_starts = true;
+        resuming.nodes[0] = ran_before("r1", 0);
+        assert_eq!(
+            plan(&resuming).actions,
+            [Action::LabelSeed {
+                pod: "r1-0".into(),
+                seed: true
+            }]
+        );
+    }
+
+    #[test]
     fn only_one_node_starts_at_a_time() {
         let mut starting = node("r1", 0, NodeState::Starting, false);
         starting.seed = true;
@@ -1219,17 +1346,26 @@ mod tests {
         let mut nodes = all_up(1);
         nodes.extend([fresh("r1", 1), fresh("r1", 2), fresh("r2", 1)]);
         let replicas = [3, 2, 1];
+        // New nodes join only while the cluster is healthy.
+        let gated = |pod: &str| [Action::RequireHealthyCluster, start(pod)];
         assert_eq!(
             plan(&with_replicas(replicas, nodes.clone())).actions,
-            [start("r1-2")]
+            gated("r1-2")
         );
         nodes[4].failed_before = true;
         assert_eq!(
             plan(&with_replicas(replicas, nodes.clone())).actions,
-            [start("r1-1")]
+            gated("r1-1")
         );
         nodes[3].start_backing_off = true;
         nodes[3].failed_before = true;
+        assert_eq!(
+            plan(&with_replicas(replicas, nodes.clone())).actions,
+            gated("r2-1")
+        );
+        // A node that ran before (a restart, a resume) starts without asking: it only makes the
+        // cluster healthier.
+        nodes[5].joined = true;
         assert_eq!(
             plan(&with_replicas(replicas, nodes)).actions,
             [start("r2-1")]
@@ -1305,7 +1441,7 @@ mod tests {
     }
 
     #[test]
-    fn scale_down_takes_the_highest_ordinal_of_the_largest_rack_first_in_spec_order() {
+    fn scale_down_takes_the_highest_ordinal_of_the_largest_rack_the_last_on_a_tie() {
         let plan_for = |replicas: [u32; 3]| {
             let mut input = input(1, 0, vec![]);
             for (rack, count) in input.racks.iter_mut().zip(replicas) {
@@ -1319,10 +1455,16 @@ mod tests {
             }
             plan(&input).actions
         };
-        let decommission = |pod: &str| vec![Action::Decommission { pod: pod.into() }];
-        assert_eq!(plan_for([2, 2, 2]), decommission("r1-1"));
-        assert_eq!(plan_for([1, 2, 2]), decommission("r2-1"));
-        assert_eq!(plan_for([1, 1, 3]), decommission("r3-2"));
+        let decommission = |pod: &str| {
+            vec![
+                Action::RequireHealthyCluster,
+                Action::Decommission { pod: pod.into() },
+            ]
+        };
+        assert_eq!(plan_for([2, 2, 2]), decommission("r3-1"));
+        assert_eq!(plan_for([2, 2, 1]), decommission("r2-1"));
+        assert_eq!(plan_for([2, 1, 1]), decommission("r1-1"));
+        assert_eq!(plan_for([3, 1, 1]), decommission("r1-2"));
     }
 
     #[test]
@@ -1383,6 +1525,10 @@ mod tests {
         let refused = plan(&changed);
         assert!(refused.actions.is_empty());
         assert!(
+            refused.is_settled(),
+            "waiting for permission is no work under way"
+        );
+        assert!(
             refused
                 .activity
                 .requires_update
@@ -1392,7 +1538,10 @@ mod tests {
         changed.update_allowed = true;
         assert_eq!(
             plan(&changed).actions,
-            [Action::UpdateStatefulSet { rack: "r1".into() }]
+            [
+                Action::RequireHealthyCluster,
+                Action::UpdateStatefulSet { rack: "r1".into() }
+            ]
         );
 
         // Rack r1 is being rolled by Kubernetes: nothing else happens meanwhile.
@@ -1409,7 +1558,10 @@ mod tests {
         }
         assert_eq!(
             plan(&changed).actions,
-            [Action::UpdateStatefulSet { rack: "r2".into() }]
+            [
+                Action::RequireHealthyCluster,
+                Action::UpdateStatefulSet { rack: "r2".into() }
+            ]
         );
 
         // A pass busy with something else between two racks still says the rollout goes on.
@@ -1497,23 +1649,25 @@ mod tests {
 
     #[test]
     fn scale_down_is_refused_when_replicas_or_space_would_be_lost() {
-        let factors = vec![("ks".to_owned(), 3)];
+        let factors = |remaining| vec![("ks".to_owned(), 3, remaining)];
         assert_eq!(
-            scale_down_check(&factors, 2, 10, &[10, 10], 100),
+            scale_down_check(&factors(2), 10, &[10, 10], 100),
             Some(ScaleDownRefusal::ReplicationFactorTooHigh {
                 keyspace: "ks".into(),
                 factor: 3,
                 remaining: 2
             })
         );
-        assert_eq!(scale_down_check(&factors, 3, 10, &[10, 10, 10], 100), None);
+        assert_eq!(scale_down_check(&factors(3), 10, &[10, 10, 10], 100), None);
         assert_eq!(
-            scale_down_check(&[], 2, 150, &[30, 30], 100),
+            scale_down_check(&[], 150, &[30, 30], 100),
             Some(ScaleDownRefusal::NotEnoughSpace {
                 load: 150,
                 free: 140
             })
         );
-        assert_eq!(scale_down_check(&[], 2, 140, &[30, 30], 100), None);
+        assert_eq!(scale_down_check(&[], 140, &[30, 30], 100), None);
+        // The last node of a datacenter: only the factors count.
+        assert_eq!(scale_down_check(&factors(3), 500, &[], 100), None);
     }
 }

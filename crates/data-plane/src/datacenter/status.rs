@@ -35,6 +35,10 @@ pub struct StatusInput<'a> {
     pub replacements_begun: &'a [String],
     /// Whether the roles were created or updated in this pass.
     pub roles_upserted: bool,
+    /// Why the cluster health probe held node operations back, if it did.
+    pub cluster_unhealthy: Option<&'a str>,
+    /// The cleanup after a scale-up.
+    pub cleanup: &'a super::cleanup::CleanupProgress,
     /// Pods whose last start failed, with the error.
     pub failed_starts: Vec<(String, u32, String)>,
     /// Now.
@@ -61,6 +65,9 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
     let mut list = previous.conditions.clone().unwrap_or_default();
     let was_initialized =
         conditions::find(&list, condition::INITIALIZED).is_some_and(Condition::is_true);
+    let was_ready = conditions::find(&list, condition::READY).is_some_and(Condition::is_true);
+    let was_scaling_up =
+        conditions::find(&list, condition::SCALING_UP).is_some_and(Condition::is_true);
     let generation = dc.metadata.generation;
     let mut set = |mut c: Condition| {
         c.observed_generation = generation;
@@ -113,6 +120,25 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
 
     let activity = input.plan.map(|plan| &plan.activity);
     let all_up = !dc.spec.is_stopped() && (up.len() as u64) == u64::from(desired) && desired > 0;
+    // What keeps nodes from being ready, for either message.
+    let mut not_ready = String::new();
+    if !out_of_ring.is_empty() {
+        not_ready.push_str(&format!(
+            "; {} ready but not in the ring (or LEFT)",
+            out_of_ring.join(", ")
+        ));
+    }
+    for (pod, count, error) in &input.failed_starts {
+        not_ready.push_str(&format!("; start of {pod} failed {count} time(s): {error}"));
+    }
+    for waiting in activity.map(|a| a.waiting.as_slice()).unwrap_or_default() {
+        not_ready.push_str("; ");
+        not_ready.push_str(waiting);
+    }
+    if let Some(why) = input.cluster_unhealthy {
+        not_ready.push_str("; waiting for a healthy cluster: ");
+        not_ready.push_str(why);
+    }
     set(if all_up {
         Condition::new(
             condition::READY,
@@ -120,25 +146,19 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
             "AllNodesReady",
             format!("{} of {desired} nodes ready", up.len()),
         )
+    } else if let Some(scaling) = ready_while_scaling(input, was_ready, &up, desired) {
+        Condition::new(
+            condition::READY,
+            ConditionStatus::True,
+            "Scaling",
+            format!("{scaling}{not_ready}"),
+        )
     } else {
-        let mut message = if dc.spec.is_stopped() {
-            "the datacenter is stopped".to_owned()
+        let message = if dc.spec.is_stopped() {
+            format!("the datacenter is stopped{not_ready}")
         } else {
-            format!("{} nodes ready, {desired} wanted", up.len())
+            format!("{} nodes ready, {desired} wanted{not_ready}", up.len())
         };
-        if !out_of_ring.is_empty() {
-            message.push_str(&format!(
-                "; {} ready but not in the ring (or LEFT)",
-                out_of_ring.join(", ")
-            ));
-        }
-        for (pod, count, error) in &input.failed_starts {
-            message.push_str(&format!("; start of {pod} failed {count} time(s): {error}"));
-        }
-        for waiting in activity.map(|a| a.waiting.as_slice()).unwrap_or_default() {
-            message.push_str("; ");
-            message.push_str(waiting);
-        }
         let reason = if input.failed_starts.is_empty() {
             "NodesNotReady"
         } else {
@@ -163,11 +183,29 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
         )
     });
 
-    set(healthy(dc, input.observed));
+    set(match input.cluster_unhealthy {
+        Some(why) => Condition::new(
+            condition::HEALTHY,
+            ConditionStatus::False,
+            super::act::CLUSTER_UNHEALTHY,
+            why,
+        ),
+        None => healthy(dc, input.observed),
+    });
 
+    // As upstream, a scale-up is one of a datacenter that was Ready: the first bring-up and a
+    // resume are not (so no cleanup follows them). It ends with a settled pass (which makes the
+    // cleanup task), or once the tracked cleanup finished.
+    let unsettled = input.plan.is_some_and(|p| !p.is_settled());
+    let finishing = "the new nodes are up; the scale-up ends with the next settled pass".to_owned();
+    let scaling_up = activity
+        .and_then(|a| a.scaling_up.as_ref())
+        .filter(|_| was_ready || was_scaling_up)
+        .or(input.cleanup.waiting.as_ref())
+        .or((was_scaling_up && unsettled).then_some(&finishing));
     set(condition_from(
         condition::SCALING_UP,
-        activity.and_then(|a| a.scaling_up.as_ref()),
+        scaling_up,
         "ScalingUp",
         "NotScalingUp",
     ));
@@ -229,6 +267,8 @@ pub fn desired_status(input: &StatusInput<'_>) -> CassandraDatacenterStatus {
         &replacements,
     );
     status.node_replacements = (!replacements.is_empty()).then_some(replacements);
+    status.tracked_tasks =
+        (!input.cleanup.tracked.is_empty()).then(|| input.cleanup.tracked.clone());
     status.observed_generation = generation;
     status.ready_nodes = Some(ready_nodes);
     let mut failed: Vec<String> = input
@@ -321,6 +361,30 @@ fn healthy(dc: &CassandraDatacenter, observed: &Observed) -> Condition {
     }
 }
 
+/// Why a ready datacenter stays Ready while it scales (scaling is no outage, and the control
+/// plane reads this condition), or `None` when a node it serves with is down. Scaling down, every
+/// wanted node's worth is up; scaling up (fewer ready than wanted), no fewer nodes are ready than
+/// at the last pass: the ready count only grows then, so a drop is a node that served going down.
+fn ready_while_scaling(
+    input: &StatusInput<'_>,
+    was_ready: bool,
+    up: &[&str],
+    desired: u32,
+) -> Option<String> {
+    if !was_ready || input.dc.spec.is_stopped() || desired == 0 {
+        return None;
+    }
+    let ready = up.len();
+    let wanted = u64::from(desired);
+    if let Some(down) = input.plan.and_then(|p| p.activity.scaling_down.as_ref()) {
+        return (ready as u64 >= wanted)
+            .then(|| format!("{ready} nodes ready, {desired} wanted; {down}"));
+    }
+    let ready_before = input.dc.status.as_ref()?.ready_nodes?;
+    ((ready as u64) < wanted && i64::try_from(ready).unwrap_or(i64::MAX) >= i64::from(ready_before))
+        .then(|| format!("{ready} nodes ready, {desired} wanted; scaling up"))
+}
+
 /// Host ID, IP and rack per pod: refreshed from the ring, kept while the pod's data volume
 /// exists (a stopped or recreated pod keeps its host ID), dropped once it is deleted.
 fn node_statuses(
@@ -365,4 +429,128 @@ fn node_statuses(
         }
     }
     (!statuses.is_empty()).then_some(statuses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datacenter::plan::Activity;
+    use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8ssandra_api::cassandra::CassandraDatacenterSpec;
+
+    fn pod(name: &str, ready: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                pod_ip: Some("10.0.0.1".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    /// A datacenter of `size` whose last status was Ready=True with `ran` nodes ready.
+    fn ready_dc(size: i32, ran: &[&str]) -> CassandraDatacenter {
+        let mut dc = CassandraDatacenter::new(
+            "dc1",
+            CassandraDatacenterSpec {
+                cluster_name: "demo".into(),
+                server_version: "4.1.5".into(),
+                size,
+                ..Default::default()
+            },
+        );
+        let now = Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap());
+        let mut list = Vec::new();
+        conditions::set(
+            &mut list,
+            Condition::new(condition::READY, ConditionStatus::True, "AllNodesReady", ""),
+            &now,
+        );
+        dc.status = Some(CassandraDatacenterStatus {
+            conditions: Some(list),
+            ready_nodes: Some(i32::try_from(ran.len()).unwrap()),
+            ..CassandraDatacenterStatus::default()
+        });
+        dc
+    }
+
+    fn ready(dc: &CassandraDatacenter, pods: Vec<Pod>, activity: Activity) -> (bool, String) {
+        let observed = Observed {
+            pods,
+            ..Observed::default()
+        };
+        let plan = Plan {
+            actions: Vec::new(),
+            activity,
+        };
+        let status = desired_status(&StatusInput {
+            dc,
+            observed: &observed,
+            plan: Some(&plan),
+            problem: None,
+            replacements_begun: &[],
+            roles_upserted: false,
+            cluster_unhealthy: None,
+            cleanup: &Default::default(),
+            failed_starts: Vec::new(),
+            now: Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap()),
+        });
+        let list = status.conditions.unwrap_or_default();
+        let ready = conditions::find(&list, condition::READY).expect("Ready");
+        (ready.is_true(), ready.reason.clone().unwrap_or_default())
+    }
+
+    #[test]
+    fn a_ready_datacenter_stays_ready_while_it_scales_up_unless_an_old_node_is_down() {
+        let dc = ready_dc(4, &["a", "b", "c"]);
+        let scaling = Activity {
+            scaling_up: Some("3 of 4 nodes up".into()),
+            ..Activity::default()
+        };
+        let pods = |old_ready| {
+            vec![
+                pod("a", true),
+                pod("b", true),
+                pod("c", old_ready),
+                pod("d", false),
+            ]
+        };
+        assert_eq!(
+            ready(&dc, pods(true), scaling.clone()),
+            (true, "Scaling".into())
+        );
+        assert!(!ready(&dc, pods(false), scaling.clone()).0);
+        // Never Ready before (a first bring-up): not Ready until every node is up.
+        let mut fresh = dc.clone();
+        fresh.status = None;
+        assert!(!ready(&fresh, pods(true), scaling).0);
+    }
+
+    #[test]
+    fn a_ready_datacenter_stays_ready_while_it_scales_down_with_enough_nodes_up() {
+        let dc = ready_dc(2, &["a", "b", "c"]);
+        let scaling = Activity {
+            scaling_down: Some("decommissioning c".into()),
+            ..Activity::default()
+        };
+        let all = vec![pod("a", true), pod("b", true), pod("c", true)];
+        assert_eq!(ready(&dc, all, scaling.clone()), (true, "Scaling".into()));
+        let short = vec![pod("a", true), pod("b", false), pod("c", true)];
+        assert!(ready(&dc, short, scaling.clone()).0);
+        let shorter = vec![pod("a", true), pod("b", false), pod("c", false)];
+        assert!(!ready(&dc, shorter.clone(), scaling).0);
+        // Not scaling at all: Ready is every wanted node up.
+        assert!(!ready(&dc, shorter, Activity::default()).0);
+    }
 }

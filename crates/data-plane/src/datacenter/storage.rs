@@ -27,7 +27,10 @@ use k8ssandra_api::{
     labels::{self, annotations},
     quantity,
 };
-use k8ssandra_reconcile::{apply::apply, events::Severity};
+use k8ssandra_reconcile::{
+    apply::{apply, delete_if_present},
+    events::Severity,
+};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, PropagationPolicy},
@@ -349,11 +352,9 @@ async fn recreate(
         propagation_policy: Some(PropagationPolicy::Orphan),
         ..DeleteParams::default()
     };
-    match api.delete(name, &orphan).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 404 => {}
-        Err(source) => return Err(kube_error(format!("delete StatefulSet {name}"))(source)),
-    }
+    delete_if_present(api, name, &orphan)
+        .await
+        .map_err(kube_error(format!("delete StatefulSet {name}")))?;
     // The garbage collector first takes the pods off the StatefulSet; only then is it gone.
     for _ in 0..60 {
         let still = api

@@ -11,8 +11,6 @@
 //! - A password never reaches a log line, an Event, a status or an error: the Management API
 //!   client scrubs it from its errors.
 
-use std::{collections::HashMap, sync::Mutex};
-
 use k8s_openapi::api::core::v1::Secret;
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
 use k8ssandra_mgmt_api::{ClientSettings, model::roles::NewRole};
@@ -24,7 +22,7 @@ use kube::{
 };
 
 use super::{
-    Context,
+    Context, done,
     observe::{Observed, is_ready, is_running, pod_ip},
     secrets::{missing_keys, value},
     validate::Problem,
@@ -92,11 +90,6 @@ pub fn skips_user_creation(dc: &CassandraDatacenter) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// `namespace/name` of the datacenter, as the watched-by annotation lists it.
-fn watcher_name(dc: &CassandraDatacenter) -> String {
-    format!("{}/{}", dc.namespace().unwrap_or_default(), dc.name_any())
-}
-
 /// The datacenters a Secret's watched-by annotation lists (an unreadable one lists none).
 #[must_use]
 pub fn watchers(secret: &Secret) -> Vec<(String, String)> {
@@ -116,7 +109,7 @@ pub fn watchers(secret: &Secret) -> Vec<(String, String)> {
 /// The labels and annotations that mark `secret` as read by `dc` (or no longer, when `add` is
 /// false); `None` when it is marked so already.
 fn marking(secret: &Secret, dc: &CassandraDatacenter, add: bool) -> Option<serde_json::Value> {
-    let me = watcher_name(dc);
+    let me = crate::build::superuser_secret::watcher_name(dc);
     let mut list: Vec<String> = secret
         .annotations()
         .get(labels::annotations::WATCHED_BY)
@@ -193,23 +186,45 @@ pub async fn read_role_secrets(
         found.push((role.clone(), secret));
     }
     // Secrets this datacenter read before and reads no more.
-    if let Some(store) = ctx.secrets.get() {
-        for stale in store.state().iter().filter(|s| {
-            s.namespace().as_deref() == Some(namespace.as_str())
-                && !wanted.iter().any(|w| w.secret == s.name_any())
-        }) {
-            if let Some(patch) = marking(stale, dc, false) {
-                api.patch(
-                    &stale.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await
-                .map_err(kube_error("unmark", &stale.name_any()))?;
-            }
+    unmark(ctx, dc, |name| wanted.iter().any(|w| w.secret == name)).await?;
+    Ok(found)
+}
+
+/// Takes the datacenter off every Secret it was marked on (it is being deleted).
+///
+/// # Errors
+/// When a Secret cannot be unmarked.
+pub async fn unmark_all(ctx: &Context, dc: &CassandraDatacenter) -> Result<(), UsersError> {
+    unmark(ctx, dc, |_| false).await
+}
+
+/// Takes the datacenter off the cached Secrets of its namespace that it marked and `keep`s not.
+async fn unmark(
+    ctx: &Context,
+    dc: &CassandraDatacenter,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(), UsersError> {
+    let Some(store) = ctx.secrets.get() else {
+        return Ok(());
+    };
+    let namespace = dc.namespace().unwrap_or_default();
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+    for stale in store
+        .state()
+        .iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()) && !keep(&s.name_any()))
+    {
+        if let Some(patch) = marking(stale, dc, false) {
+            api.patch(
+                &stale.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(kube_error("unmark", &stale.name_any()))?;
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 fn cached_secret(store: Option<&Store<Secret>>, namespace: &str, name: &str) -> Option<Secret> {
@@ -291,43 +306,17 @@ pub fn roles(secrets: &[(RoleSecret, Secret)]) -> Vec<NewRole> {
 
 /// SHA-256 of a role set: what is remembered of it.
 fn fingerprint(roles: &[NewRole]) -> [u8; 32] {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    for role in roles {
-        for part in [role.username.as_bytes(), role.password.as_bytes()] {
-            context.update(&(part.len() as u64).to_be_bytes());
-            context.update(part);
-        }
-        context.update(&[u8::from(role.is_superuser), u8::from(role.can_login)]);
-    }
-    let mut out = [0_u8; 32];
-    out.copy_from_slice(context.finish().as_ref());
-    out
-}
-
-/// The role set each datacenter (by UID) last had upserted by this process.
-#[derive(Debug, Default)]
-pub struct UpsertedRoles(Mutex<HashMap<String, [u8; 32]>>);
-
-impl UpsertedRoles {
-    fn is_current(&self, uid: &str, print: &[u8; 32]) -> bool {
-        self.0
-            .lock()
-            .map(|m| m.get(uid) == Some(print))
-            .unwrap_or(false)
-    }
-
-    fn record(&self, uid: &str, print: [u8; 32]) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(uid.to_owned(), print);
-        }
-    }
-
-    /// Forgets a datacenter (it was deleted).
-    pub fn forget(&self, uid: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(uid);
-        }
-    }
+    let flags: Vec<[u8; 2]> = roles
+        .iter()
+        .map(|r| [u8::from(r.is_superuser), u8::from(r.can_login)])
+        .collect();
+    done::fingerprint(roles.iter().zip(&flags).flat_map(|(role, flags)| {
+        [
+            role.username.as_bytes(),
+            role.password.as_bytes(),
+            flags.as_slice(),
+        ]
+    }))
 }
 
 /// Upserts the roles when they changed since this process last did; true when it did. The
@@ -490,6 +479,13 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_superuser_secret_needs_no_marking() {
+        let dc = dc();
+        let generated = crate::build::superuser_secret::superuser_secret(&dc, &[7; 40]).unwrap();
+        assert!(marking(&generated, &dc, true).is_none());
+    }
+
+    #[test]
     fn a_missing_or_keyless_user_secret_is_a_problem_that_names_it() {
         let dc = dc();
         let superuser = (
@@ -517,9 +513,10 @@ mod tests {
         };
         assert_eq!(fingerprint(&[one("a")]), fingerprint(&[one("a")]));
         assert_ne!(fingerprint(&[one("a")]), fingerprint(&[one("b")]));
-        let roles = UpsertedRoles::default();
-        roles.record("uid", fingerprint(&[one("a")]));
-        assert!(roles.is_current("uid", &fingerprint(&[one("a")])));
-        assert!(!roles.is_current("uid", &fingerprint(&[one("b")])));
+        let superuser = NewRole {
+            is_superuser: true,
+            ..one("a")
+        };
+        assert_ne!(fingerprint(&[one("a")]), fingerprint(&[superuser]));
     }
 }

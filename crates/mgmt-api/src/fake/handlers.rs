@@ -599,9 +599,14 @@ async fn table_operation(
     }
     let (job, work) = {
         let mut state = shared.lock();
+        // As Cassandra: a node whose ranges are about to change refuses a cleanup (the job
+        // fails, or the blocking call answers 500).
+        let error = (job_type == "cleanup" && state.range_movement_in_progress()).then(|| {
+            "Node is involved in cluster membership changes. Not safe to run cleanup.".to_owned()
+        });
         // Blocking cleanup still goes through the executor and answers the job id.
         let job = (!blocking || route == Route::CleanupV0).then(|| state.new_job(key, job_type));
-        let work = state.job_work(key, job.clone(), None, stall);
+        let work = state.job_work(key, job.clone(), error, stall);
         (job, work)
     };
     let outcome = schedule(shared, work);

@@ -1049,7 +1049,7 @@ impl ClusterState {
         })
     }
 
-    fn range_movement_in_progress(&self) -> bool {
+    pub(crate) fn range_movement_in_progress(&self) -> bool {
         self.hosts.values().any(|host| {
             matches!(
                 host.status,
