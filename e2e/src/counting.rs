@@ -57,7 +57,8 @@ impl RequestLog {
 ///
 /// # Errors
 /// When the client cannot be built.
-pub fn counting_client(config: Config) -> Result<(Client, RequestLog), HarnessError> {
+pub fn counting_client(mut config: Config) -> Result<(Client, RequestLog), HarnessError> {
+    k8ssandra_reconcile::identity::identify(&mut config);
     let log = RequestLog::default();
     let client = ClientBuilder::try_from(config)?
         .with_layer(&RecordLayer(log.clone()))

@@ -375,6 +375,39 @@ async fn refused_changes_say_why_and_change_nothing() {
         .map(ResourceExt::uid)
         .collect();
     assert_eq!(now, uids, "no pod touched");
+
+    // Upstream's webhook bypass cannot bypass CEL rules: said once, and nothing else changes.
+    scenario
+        .annotate(
+            "dc1",
+            "cassandra.datastax.com/bypass-webhook-validations",
+            "true",
+        )
+        .await
+        .expect("annotated");
+    let said = wait::until("the bypass reported", LIMIT, || async {
+        let notes = event_notes(&scenario, "BypassWebhookValidationsIgnored").await;
+        (!notes.is_empty()).then_some(notes)
+    })
+    .await
+    .expect("reported");
+    assert!(said[0].contains("no effect"), "{said:?}");
+    let refused = scenario
+        .patch_spec("dc1", serde_json::json!({ "clusterName": "other" }))
+        .await;
+    assert!(refused.is_err(), "clusterName stays immutable");
+    scenario
+        .annotate("dc1", "example.com/touched", "again")
+        .await
+        .expect("annotated");
+    scenario.wait_converged("dc1", 3).await.expect("converged");
+    assert_eq!(
+        event_notes(&scenario, "BypassWebhookValidationsIgnored")
+            .await
+            .len(),
+        1,
+        "once"
+    );
 }
 
 /// Injects `fault` into the cluster probe of every node of the sample scaled to four, or clears

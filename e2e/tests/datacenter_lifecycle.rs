@@ -64,6 +64,18 @@ async fn three_racks_come_up_one_node_at_a_time_and_a_quiet_pass_writes_nothing(
         let entry = ring.by_host_id(host_id).expect("host ID in the ring");
         assert_eq!(entry.status(), NodeStatus::Normal, "{pod_name}");
     }
+    // Every Management API call names the operator.
+    let calls = scenario.mgmt.cassandra().calls().calls;
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.user_agent.as_deref() == Some(k8ssandra_mgmt_api::USER_AGENT)),
+        "{:?}",
+        calls
+            .iter()
+            .map(|c| &c.user_agent)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
     let pods = scenario.pods().await.expect("pods");
     for p in &pods {
         assert_eq!(

@@ -55,6 +55,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ReplicatedSecret::crd(),
     ];
     for crd in &mut crds {
+        // Upstream's K8ssandraTask spec is optional: its own fixtures write an empty `spec:`.
+        let optional_spec = crd.spec.names.kind == "K8ssandraTask";
         for version in &mut crd.spec.versions {
             if let Some(schema) = version
                 .schema
@@ -63,10 +65,31 @@ pub fn all() -> Vec<CustomResourceDefinition> {
             {
                 drop_embedded_descriptions(schema);
                 bound_numbers(schema);
+                if optional_spec {
+                    optional_empty_spec(schema);
+                }
             }
         }
     }
     crds
+}
+
+/// Makes `spec` optional, with `{}` as its default, so that the API server turns an empty
+/// `spec:` (null) into an empty object instead of refusing it.
+fn optional_empty_spec(schema: &mut JSONSchemaProps) {
+    if let Some(required) = &mut schema.required {
+        required.retain(|field| field != "spec");
+        if required.is_empty() {
+            schema.required = None;
+        }
+    }
+    if let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec")) {
+        spec.default = Some(
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                serde_json::json!({}),
+            ),
+        );
+    }
 }
 
 /// What a resource quantity may be in a spec: a non-negative decimal with an optional suffix, as

@@ -120,6 +120,10 @@ pub mod annotations {
     pub const ALLOW_STORAGE_CHANGES: &str = "cassandra.datastax.com/allow-storage-changes";
     /// Do not create a PodDisruptionBudget.
     pub const DISABLE_PDB_CREATION: &str = "cassandra.datastax.com/disable-pdb-creation";
+    /// Upstream skips its webhook's update checks; here it has no effect (CEL rules cannot be
+    /// bypassed), which an Event says.
+    pub const BYPASS_WEBHOOK_VALIDATIONS: &str =
+        "cassandra.datastax.com/bypass-webhook-validations";
     /// `"true"` skips creating the superuser and the roles named in `spec.users`.
     pub const SKIP_USER_CREATION: &str = "cassandra.datastax.com/skip-user-creation";
     /// On a Secret: the datacenters that read it, as a JSON list of `namespace/name`.

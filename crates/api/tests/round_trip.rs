@@ -36,9 +36,9 @@ fn first_difference(path: &str, written: &Value, back: &Value) -> Option<String>
                     return Some(diff);
                 }
             }
-            b.keys()
-                .find(|key| a.get(*key).is_none_or(Value::is_null))
-                .map(|key| format!("{path}.{key}: added"))
+            b.iter()
+                .find(|(key, value)| !value.is_null() && a.get(*key).is_none_or(Value::is_null))
+                .map(|(key, _)| format!("{path}.{key}: added"))
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
             .iter()

@@ -32,6 +32,9 @@ mod transport;
 #[cfg(feature = "fake")]
 pub mod fake;
 
+/// The `User-Agent` of every request: the operator and its version, as in a server's access log.
+pub const USER_AGENT: &str = concat!("k8ssandra-operator/", env!("CARGO_PKG_VERSION"));
+
 pub use client::{ClientSettings, DEFAULT_PORT, ManagementApiClient, StartOutcome, Submission};
 pub use error::Error;
 pub use metrics::ManagementApiMetrics;

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONNECTION, CONTENT_TYPE, HOST};
+use http::header::{ACCEPT, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -83,6 +83,7 @@ fn build_request(
         .uri(path_and_query)
         .header(HOST, address.to_string())
         .header(CONNECTION, "close")
+        .header(USER_AGENT, crate::USER_AGENT)
         .header(ACCEPT, "application/json, text/plain, */*");
     let request = match body {
         Some(bytes) => builder

@@ -19,9 +19,11 @@ pub async fn data_plane(namespace: Option<String>) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=error")),
         )
         .init();
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (kubeconfig or in-cluster service account)")?;
+    let mut config = kube::Config::infer().await.context(
+        "reading the Kubernetes configuration (kubeconfig or in-cluster service account)",
+    )?;
+    k8ssandra_reconcile::identity::identify(&mut config);
+    let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     let mut registry = Registry::default();
     let metrics = ReconcileMetrics::register(&mut registry);
     let mgmt =

@@ -4,6 +4,7 @@
 //! - [`events`]: Kubernetes Events about the object a controller works on;
 //! - [`metrics`]: reconcile counts, durations and errors by controller;
 //! - [`backoff`]: exponential backoff per key (a pod, a task), kept in memory;
+//! - [`identity`]: the `User-Agent` the operator's Kubernetes requests carry;
 //! - [`scope`]: the watched namespace's API of a kind, and the time as the API server keeps it;
 //! - [`tolerant`]: watched objects that may not decode, kept with their error instead of failing
 //!   the watch.
@@ -11,6 +12,7 @@
 pub mod apply;
 pub mod backoff;
 pub mod events;
+pub mod identity;
 pub mod metrics;
 pub mod scope;
 pub mod tolerant;

@@ -46,9 +46,11 @@ use super::{CassandraTaskStatus, CassandraTaskTemplate};
         description = "When the execution of the task finished"
     )
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", remote = "Self")]
 pub struct K8ssandraTaskSpec {
-    /// The K8ssandraCluster; its namespace defaults to the task's.
+    /// The K8ssandraCluster; its namespace defaults to the task's. Optional in the schema, as
+    /// upstream's (a task without it is reported, not refused).
+    #[serde(default)]
     pub cluster: ObjectReference,
     /// Datacenters to run on, in this order; all when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,7 +61,30 @@ pub struct K8ssandraTaskSpec {
     #[schemars(extend("enum" = ["Allow", "Forbid"]))]
     pub dc_concurrency_policy: Option<String>,
     /// What each datacenter's CassandraTask runs.
+    #[serde(default)]
     pub template: CassandraTaskTemplate,
+}
+
+// Upstream's spec is optional and its own fixtures write an empty `spec:`: an absent or null spec
+// reads as the empty one, and the empty one is written as null (so it reads back the same).
+impl Serialize for K8ssandraTaskSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if *self == Self::default() {
+            serializer.serialize_none()
+        } else {
+            Self::serialize(self, serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for K8ssandraTaskSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Present(#[serde(with = "K8ssandraTaskSpec")] K8ssandraTaskSpec);
+        Ok(Option::<Present>::deserialize(deserializer)?
+            .map(|present| present.0)
+            .unwrap_or_default())
+    }
 }
 
 /// Observed state of a K8ssandraTask: the aggregate, and each datacenter's.

@@ -136,6 +136,7 @@ pub async fn patch_finalizer(
 pub fn forget(ctx: &Context, uid: &str) {
     ctx.roles.forget(uid);
     ctx.seeds.forget(uid);
+    ctx.ignored.forget(uid);
 }
 
 /// One pass of the deletion, once no decommission is wanted: stops the pods, deletes the claims

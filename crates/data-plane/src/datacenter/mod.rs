@@ -119,6 +119,8 @@ pub struct Context {
     pub roles: done::LastDone,
     /// The seed set each datacenter's nodes last reloaded.
     pub seeds: done::LastDone,
+    /// The annotations without effect each datacenter was last told about.
+    pub ignored: done::LastDone,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -143,6 +145,7 @@ impl Context {
             secrets: OnceLock::new(),
             roles: done::LastDone::default(),
             seeds: done::LastDone::default(),
+            ignored: done::LastDone::default(),
             events,
             client,
             mgmt,
@@ -356,6 +359,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         return delete(ctx, dc, now).await;
     }
     deletion::patch_finalizer(ctx, dc.meta(), true).await?;
+    note_ignored_annotations(ctx, dc).await;
     let mgmt = crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, dc).await;
     let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await?;
     let access_problem = mgmt.as_ref().err().map(|error| validate::Problem {
@@ -435,6 +439,30 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     } else {
         Requeue::requeue(ctx.timings.busy_requeue)
     })
+}
+
+/// Says once per operator run, with a Warning Event, that `bypass-webhook-validations` has no
+/// effect here.
+async fn note_ignored_annotations(ctx: &Context, dc: &CassandraDatacenter) {
+    let key = labels::annotations::BYPASS_WEBHOOK_VALIDATIONS;
+    let uid = dc.uid().unwrap_or_default();
+    let print = done::fingerprint([dc.annotations().get(key).map_or(&b""[..], String::as_bytes)]);
+    if !dc.annotations().contains_key(key) || ctx.ignored.is_current(&uid, &print) {
+        return;
+    }
+    ctx.events
+        .publish(
+            &dc.object_ref(&()),
+            Severity::Warning,
+            "BypassWebhookValidationsIgnored",
+            "Validate",
+            format!(
+                "{key} has no effect: the checks it skips upstream are CEL rules of the CRD, \
+                 which the API server applies to every client"
+            ),
+        )
+        .await;
+    ctx.ignored.record(&uid, print);
 }
 
 /// A pass over a datacenter being deleted: with `decommission-on-delete` and another datacenter

@@ -343,7 +343,27 @@ fn healthy(dc: &CassandraDatacenter, observed: &Observed) -> Condition {
             format!("{who} is {state}")
         })
         .collect();
+    // A node of the datacenter (it has a host ID) that the ring no longer lists, or lists as
+    // LEFT, and that is not leaving by the operator's decommission, left behind its back.
+    let known = dc.status.as_ref().and_then(|s| s.node_statuses.as_ref());
+    for (pod, node) in known.into_iter().flatten() {
+        let Some(host_id) = node.host_id.as_deref() else {
+            continue;
+        };
+        let leaving = observed.pods.iter().any(|p| {
+            p.name_any() == *pod
+                && p.labels().get(labels::NODE_STATE).map(String::as_str)
+                    == Some(labels::node_state::DECOMMISSIONING)
+        });
+        let in_ring = gossip
+            .by_host_id(host_id)
+            .is_some_and(|e| e.status() != NodeStatus::Left);
+        if !leaving && !in_ring {
+            unhealthy.push(format!("{pod} is not in the ring"));
+        }
+    }
     unhealthy.sort();
+    unhealthy.dedup();
     if unhealthy.is_empty() {
         Condition::new(
             condition::HEALTHY,

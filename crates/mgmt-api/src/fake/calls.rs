@@ -11,6 +11,8 @@ pub struct RecordedCall {
     pub pod: String,
     /// IP of the node that received it.
     pub ip: IpAddr,
+    /// The client's `User-Agent`, if it sent one.
+    pub user_agent: Option<String>,
     /// HTTP method.
     pub method: String,
     /// Path without query.

@@ -363,9 +363,15 @@ async fn respond(
     let path = request.uri().path().to_string();
     let raw_query = request.uri().query().unwrap_or_default().to_string();
     let route = Route::from_method_and_path(&method, &path);
+    let user_agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     context.shared.lock().record_call(RecordedCall {
         pod: context.pod.clone(),
         ip: context.ip,
+        user_agent,
         method,
         path: path.clone(),
         query: query::redact(&raw_query),
