@@ -1,7 +1,7 @@
 //! The CustomResourceDefinitions of every custom resource, as they are installed.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSONSchemaProps,
+    CustomResourceDefinition, JSON, JSONSchemaProps, ValidationRule,
 };
 use kube::CustomResourceExt;
 
@@ -75,7 +75,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
 }
 
 /// Makes `spec` optional, with `{}` as its default, so that the API server turns an empty
-/// `spec:` (null) into an empty object instead of refusing it.
+/// `spec:` (null) into an empty object instead of refusing it; a task that runs a job must still
+/// name its K8ssandraCluster.
 fn optional_empty_spec(schema: &mut JSONSchemaProps) {
     if let Some(required) = &mut schema.required {
         required.retain(|field| field != "spec");
@@ -84,11 +85,20 @@ fn optional_empty_spec(schema: &mut JSONSchemaProps) {
         }
     }
     if let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec")) {
-        spec.default = Some(
-            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
-                serde_json::json!({}),
-            ),
-        );
+        spec.default = Some(JSON(serde_json::json!({})));
+        spec.x_kubernetes_validations
+            .get_or_insert_with(Vec::new)
+            .push(ValidationRule {
+                rule: "!has(self.template) || !has(self.template.jobs) || \
+                       size(self.template.jobs) == 0 || (has(self.cluster) && \
+                       has(self.cluster.name) && self.cluster.name != '')"
+                    .to_owned(),
+                message: Some(
+                    "a task that runs a job names its K8ssandraCluster in spec.cluster.name"
+                        .to_owned(),
+                ),
+                ..ValidationRule::default()
+            });
     }
 }
 
