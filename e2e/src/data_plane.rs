@@ -24,6 +24,7 @@ pub fn test_timings() -> Timings {
             base: Duration::from_millis(500),
             max: Duration::from_secs(2),
         },
+        start_timeout: Duration::from_secs(20),
         error_requeue: Duration::from_millis(500),
     }
 }

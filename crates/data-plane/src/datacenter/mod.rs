@@ -74,6 +74,9 @@ pub struct Timings {
     pub idle_requeue: Duration,
     /// Backoff of a failed node start or decommission.
     pub node_backoff: BackoffPolicy,
+    /// A start that answered but left the node neither ready nor joining this long failed (a
+    /// Cassandra process that cannot reach a seed, or exits, answers the start call first).
+    pub start_timeout: Duration,
     /// Retry delay after a pass that failed.
     pub error_requeue: Duration,
 }
@@ -87,6 +90,7 @@ impl Default for Timings {
                 base: Duration::from_secs(10),
                 max: Duration::from_secs(300),
             },
+            start_timeout: Duration::from_secs(600),
             error_requeue: Duration::from_secs(10),
         }
     }
@@ -404,7 +408,14 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
         return Ok(Requeue::requeue(ctx.timings.busy_requeue));
     }
 
-    let input = match observe::plan_input(dc, &observed, &ctx.calls, &ctx.images, Instant::now()) {
+    let input = match observe::plan_input(
+        dc,
+        &observed,
+        &ctx.calls,
+        &ctx.images,
+        Instant::now(),
+        ctx.timings.start_timeout,
+    ) {
         Ok(input) => input,
         Err(error) => {
             let problem = validate::Problem {
@@ -479,8 +490,15 @@ async fn delete(ctx: &Context, dc: &CassandraDatacenter, now: Time) -> Result<Re
         && deletion::decommissions(dc, observed.gossip.as_ref())
     {
         // The datacenter as it is to end: no node (the seeds stay labelled while nodes leave).
-        let mut input = observe::plan_input(dc, &observed, &ctx.calls, &ctx.images, Instant::now())
-            .map_err(admission::AdmissionError::from)?;
+        let mut input = observe::plan_input(
+            dc,
+            &observed,
+            &ctx.calls,
+            &ctx.images,
+            Instant::now(),
+            ctx.timings.start_timeout,
+        )
+        .map_err(admission::AdmissionError::from)?;
         for rack in &mut input.racks {
             rack.desired_nodes = 0;
         }

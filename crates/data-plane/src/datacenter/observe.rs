@@ -2,7 +2,11 @@
 //! volume claims, and the ring as a ready node sees it), then a pure translation into the
 //! planner's input.
 
-use std::{collections::BTreeSet, net::IpAddr, time::Instant};
+use std::{
+    collections::BTreeSet,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -238,6 +242,7 @@ pub fn plan_input(
     calls: &NodeCalls,
     images: &ImageConfig,
     now: Instant,
+    start_timeout: Duration,
 ) -> Result<PlanInput, BuildError> {
     let rack_of = |sts: &StatefulSet| sts.labels().get(labels::RACK).cloned().unwrap_or_default();
     let mut racks = Vec::new();
@@ -345,6 +350,7 @@ pub fn plan_input(
         nodes,
         stopped: dc.spec.is_stopped(),
         update_allowed: update_allowed(dc),
+        start_timeout,
         parallel_starts: dc
             .annotations()
             .get(labels::annotations::ALLOW_PARALLEL_STARTS)

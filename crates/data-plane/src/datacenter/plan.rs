@@ -179,6 +179,8 @@ pub struct PlanInput {
     pub update_allowed: bool,
     /// A node of another datacenter of the cluster is up in gossip (it can serve as a seed).
     pub remote_seed_up: bool,
+    /// How long a start that answered may leave its node neither ready nor joining.
+    pub start_timeout: Duration,
     /// Nodes that ran before start together once a seed is up (upstream's default; off with
     /// `cassandra.datastax.com/allow-parallel-starts: "false"`).
     pub parallel_starts: bool,
@@ -533,6 +535,20 @@ fn follow_starts(input: &PlanInput, plan: &mut Plan) {
                 plan.actions.push(Action::StartFailed {
                     pod: node.pod.clone(),
                     error: error.clone(),
+                });
+            }
+            // The process was launched but never came up (a bootstrap may take long: a joining
+            // node is waited for).
+            (NodeState::Starting, false, CallProgress::Succeeded { for_ })
+                if *for_ > input.start_timeout && node.gossip != Some(NodeStatus::Joining) =>
+            {
+                plan.actions.push(Action::StartFailed {
+                    pod: node.pod.clone(),
+                    error: format!(
+                        "Cassandra was started but neither became ready nor joined the ring \
+                         within {}s",
+                        input.start_timeout.as_secs()
+                    ),
                 });
             }
             (NodeState::Started, false, _) => {
@@ -1122,6 +1138,7 @@ mod tests {
             nodes,
             stopped: false,
             update_allowed: false,
+            start_timeout: Duration::from_secs(600),
             parallel_starts: true,
             remote_seed_up: false,
             gossip_known: true,
@@ -1405,6 +1422,46 @@ mod tests {
         let plan = plan(&with_replicas([2, 1, 1], nodes));
         assert!(plan.actions.is_empty());
         assert!(plan.activity.waiting[0].contains("r1-1"));
+    }
+
+    #[test]
+    fn a_start_that_answered_but_never_came_up_fails_after_the_timeout_unless_joining() {
+        let mut nodes = all_up(1);
+        let mut starting = node("r1", 1, NodeState::Starting, false);
+        starting.gossip = None;
+        starting.start = CallProgress::Succeeded {
+            for_: Duration::from_secs(601),
+        };
+        nodes.push(starting);
+        let mut input = with_replicas([2, 1, 1], nodes);
+        let failed = plan(&input);
+        assert!(
+            matches!(
+                failed.actions.first(),
+                Some(Action::StartFailed { pod, error }) if pod == "r1-1" && error.contains("600s")
+            ),
+            "{:?}",
+            failed.actions
+        );
+        // Bootstrapping: streaming may take hours.
+        input.nodes[3].gossip = Some(NodeStatus::Joining);
+        assert!(
+            !plan(&input)
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::StartFailed { .. }))
+        );
+        // Within the timeout: waited for.
+        input.nodes[3].gossip = None;
+        input.nodes[3].start = CallProgress::Succeeded {
+            for_: Duration::from_secs(30),
+        };
+        assert!(
+            !plan(&input)
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::StartFailed { .. }))
+        );
     }
 
     #[test]
