@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::{discovery::v1::EndpointSlice, events::v1::Event};
 use k8ssandra_e2e::{
     scenario::{NAMESPACE, Scenario, sample_pod},
     wait,
@@ -105,4 +105,76 @@ async fn a_seed_change_reloads_the_seeds_of_every_running_node_once_per_change()
     })
     .await
     .expect("EndpointSlice gone");
+}
+
+#[tokio::test]
+async fn a_datacenter_with_additional_seeds_joins_them_instead_of_seeding_itself() {
+    let (scenario, _) = Scenario::with_sample("dc_join_seeds")
+        .await
+        .expect("dc1 comes up");
+    // A name, not the pod IP: the local fleet's pod IPs are loopback addresses, which the API
+    // server refuses in EndpointSlices.
+    let seed = format!(
+        "{}.cluster1-dc1-all-pods-service.{NAMESPACE}.svc",
+        sample_pod("rack1", 0)
+    );
+    let dc2 = format!(
+        "apiVersion: cassandra.datastax.com/v1beta1
+kind: CassandraDatacenter
+metadata:
+  name: dc2
+spec:
+  clusterName: cluster1
+  serverType: cassandra
+  serverVersion: \"4.1.5\"
+  size: 1
+  additionalSeeds: [\"{seed}\"]
+  storageConfig:
+    cassandraDataVolumeClaimSpec:
+      storageClassName: standard
+      accessModes:
+        - ReadWriteOnce
+      resources:
+        requests:
+          storage: 5Gi
+"
+    );
+    scenario.apply(&dc2).await.expect("dc2");
+    scenario.wait_converged("dc2", 1).await.expect("dc2 joins");
+    let ring = scenario.mgmt.cassandra().endpoints();
+    let in_dc = |dc: &str| {
+        ring.entries
+            .iter()
+            .filter(|e| e.datacenter() == Some(dc))
+            .count()
+    };
+    assert_eq!((in_dc("dc1"), in_dc("dc2")), (3, 1), "one ring");
+    // Its node joined on its first start, through the additional seed, and was labelled a seed
+    // only afterwards (as every datacenter's seeds are, once its nodes are up).
+    let starts = scenario
+        .mgmt
+        .cassandra()
+        .calls()
+        .for_pod("cluster1-dc2-default-sts-0")
+        .count(Route::LifecycleStart);
+    assert_eq!(starts, 1);
+    let events = Api::<Event>::namespaced(scenario.cluster().client(), NAMESPACE)
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items;
+    let first = |reason: &str| {
+        events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("dc2"))
+            .filter_map(|e| e.event_time.as_ref().map(|t| t.0))
+            .min()
+    };
+    let started = first("StartingCassandra").expect("a start");
+    let labelled = first("LabeledSeed").expect("a seed label");
+    assert!(
+        started < labelled,
+        "started at {started}, labelled at {labelled}"
+    );
 }

@@ -356,6 +356,11 @@ pub fn plan_input(
             .get(labels::annotations::ALLOW_PARALLEL_STARTS)
             .is_none_or(|v| v != "false"),
         remote_seed_up,
+        additional_seeds: dc
+            .spec
+            .additional_seeds
+            .as_ref()
+            .is_some_and(|seeds| !seeds.is_empty()),
         gossip_known: gossip.is_some(),
     })
 }

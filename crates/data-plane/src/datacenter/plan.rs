@@ -179,6 +179,9 @@ pub struct PlanInput {
     pub update_allowed: bool,
     /// A node of another datacenter of the cluster is up in gossip (it can serve as a seed).
     pub remote_seed_up: bool,
+    /// `spec.additionalSeeds` lists seeds outside the datacenter (another cluster's
+    /// datacenters): its first node then joins them, as upstream, instead of starting as a seed.
+    pub additional_seeds: bool,
     /// How long a start that answered may leave its node neither ready nor joining.
     pub start_timeout: Duration,
     /// Nodes that ran before start together once a seed is up (upstream's default; off with
@@ -718,7 +721,7 @@ fn start_next(input: &PlanInput, plan: &mut Plan) -> bool {
         ));
         return true;
     };
-    let seed_up = input.remote_seed_up || input.nodes.iter().any(|n| n.seed && n.up());
+    let seed_up = seed_reachable(input);
     if !seed_up && !node.seed {
         plan.actions.push(Action::LabelSeed {
             pod: node.pod.clone(),
@@ -742,7 +745,7 @@ fn start_next(input: &PlanInput, plan: &mut Plan) -> bool {
 /// no ring anew, so starting them one by one (a resume, pods recreated after a node failure)
 /// only makes the datacenter come back slower. True when it started any.
 fn start_in_parallel(input: &PlanInput, plan: &mut Plan) -> bool {
-    let seed_up = input.remote_seed_up || input.nodes.iter().any(|n| n.seed && n.up());
+    let seed_up = seed_reachable(input);
     if !input.parallel_starts || !seed_up {
         return false;
     }
@@ -761,6 +764,12 @@ fn start_in_parallel(input: &PlanInput, plan: &mut Plan) -> bool {
         any = true;
     }
     any
+}
+
+/// Whether a starting node can reach a seed: one of this datacenter is up, a node of another
+/// datacenter is up in the ring, or the spec names additional seeds.
+fn seed_reachable(input: &PlanInput) -> bool {
+    input.remote_seed_up || input.additional_seeds || input.nodes.iter().any(|n| n.seed && n.up())
 }
 
 fn every_rack_has_a_node_up(input: &PlanInput) -> bool {
@@ -1141,6 +1150,7 @@ mod tests {
             start_timeout: Duration::from_secs(600),
             parallel_starts: true,
             remote_seed_up: false,
+            additional_seeds: false,
             gossip_known: true,
         }
     }
@@ -1300,6 +1310,11 @@ mod tests {
         assert_eq!(plan(&input(1, 1, seeded)).actions, [start("r1-0")]);
         let first_up = vec![up("r1", 0), fresh("r2", 0), fresh("r3", 0)];
         assert_eq!(plan(&input(1, 1, first_up)).actions, [start("r2-0")]);
+        // Joining another cluster's datacenters through additional seeds: no seed of its own
+        // first, as upstream.
+        let mut joining = input(1, 1, nodes);
+        joining.additional_seeds = true;
+        assert_eq!(plan(&joining).actions, [start("r1-0")]);
     }
 
     #[test]

@@ -220,6 +220,12 @@ impl FakeNode {
         self.shared.lock().process(self.key)
     }
 
+    /// Why the process the last start launched exited at once (no seed reachable, another node
+    /// bootstrapping), as Cassandra's log would say; `None` after a start that took.
+    pub fn exit_reason(&self) -> Option<String> {
+        self.shared.lock().exit_reason(self.key)
+    }
+
     /// Whether readiness answers 200.
     pub fn is_ready(&self) -> bool {
         self.shared.lock().is_ready(self.key)

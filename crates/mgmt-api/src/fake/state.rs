@@ -187,6 +187,8 @@ struct NodeRecord {
     hung_requests: Vec<(Route, oneshot::Sender<()>)>,
     stalled_work: Vec<(Route, oneshot::Sender<()>)>,
     load: Option<f64>,
+    /// Why the last process launched by `lifecycle/start` exited at once, as its log would say.
+    exit_reason: Option<String>,
 }
 
 /// Work to do later.
@@ -357,6 +359,7 @@ impl ClusterState {
                 hung_requests: Vec::new(),
                 stalled_work: Vec::new(),
                 load: None,
+                exit_reason: None,
             },
         );
         Ok(key)
@@ -464,6 +467,12 @@ impl ClusterState {
             .map_or(NodeProcess::NotStarted, |node| node.process)
     }
 
+    pub(crate) fn exit_reason(&self, key: NodeKey) -> Option<String> {
+        self.nodes
+            .get(&key)
+            .and_then(|node| node.exit_reason.clone())
+    }
+
     pub(crate) fn is_ready(&self, key: NodeKey) -> bool {
         self.nodes.get(&key).is_some_and(|node| node.ready)
     }
@@ -552,11 +561,13 @@ impl ClusterState {
                  (or cassandra.override_decommission)",
             ));
         }
+        // As the Management API does, the start answers once the process is launched; a process
+        // that cannot join exits soon after, and the node never becomes ready.
         if !seed && !self.seed_is_up(key) {
-            return Err(Refusal::new(
-                500,
-                "unable to contact any seed: no seed node is up and NORMAL",
-            ));
+            return self.exits(
+                key,
+                "Unable to contact any seeds: no seed node is up and NORMAL",
+            );
         }
         let timings = self.config.timings;
         let stall_route = stall.then_some(Route::LifecycleStart);
@@ -579,11 +590,11 @@ impl ClusterState {
             }
             (None, previous_id) => {
                 if !seed && self.range_movement_in_progress() {
-                    return Err(Refusal::new(
-                        500,
-                        "another node is bootstrapping, leaving or moving: with consistent range \
-                         movement only one may at a time",
-                    ));
+                    return self.exits(
+                        key,
+                        "Other bootstrapping/leaving/moving nodes detected, cannot bootstrap \
+                         while cassandra.consistent.rangemovement is true",
+                    );
                 }
                 // Seeds do not bootstrap; other new nodes show BOOT while streaming.
                 let (status, alive, process, after) = if seed {
@@ -625,6 +636,7 @@ impl ClusterState {
         };
         let node = self.node_mut(key)?;
         node.process = process;
+        node.exit_reason = None;
         node.epoch += 1;
         let epoch = node.epoch;
         Ok((
@@ -636,6 +648,12 @@ impl ClusterState {
                 work: Work::Join,
             }),
         ))
+    }
+
+    /// A launched process that exits at once: the start answers 201, the node stays not started.
+    fn exits(&mut self, key: NodeKey, reason: &str) -> Result<(u16, Option<Scheduled>), Refusal> {
+        self.node_mut(key)?.exit_reason = Some(reason.to_owned());
+        Ok((201, None))
     }
 
     /// `replace_ip`: the new node takes the dead node's host ID and tokens; the old entry goes.
