@@ -32,6 +32,33 @@ pub const NAMESPACE: &str = "cass";
 pub const THREE_RACK_SAMPLE: &str =
     include_str!("../../config/samples/cassandra-datacenter-three-racks.yaml");
 
+/// A datacenter `name` of Cassandra cluster `cluster1` with `size` nodes in the default rack and
+/// the sample's storage; `metadata` and `spec` are YAML lines added under those keys (indented
+/// by two spaces, each ending with a newline).
+#[must_use]
+pub fn one_rack_datacenter(name: &str, size: u32, metadata: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: cassandra.datastax.com/v1beta1
+kind: CassandraDatacenter
+metadata:
+  name: {name}
+{metadata}spec:
+  clusterName: cluster1
+  serverType: cassandra
+  serverVersion: \"4.1.5\"
+  size: {size}
+{spec}  storageConfig:
+    cassandraDataVolumeClaimSpec:
+      storageClassName: standard
+      accessModes:
+        - ReadWriteOnce
+      resources:
+        requests:
+          storage: 5Gi
+"
+    )
+}
+
 /// Pod `ordinal` of `rack` in the sample datacenter.
 #[must_use]
 pub fn sample_pod(rack: &str, ordinal: u32) -> String {

@@ -95,11 +95,7 @@ fn cleanup_calls(scenario: &Scenario) -> Vec<String> {
         .mgmt
         .cassandra()
         .calls()
-        .calls
-        .into_iter()
-        .filter(|c| matches!(c.route, Some(Route::CleanupV1 | Route::CleanupV0)))
-        .map(|c| c.pod)
-        .collect()
+        .pods_called(&[Route::CleanupV1, Route::CleanupV0])
 }
 
 async fn started_scenario(name: &str) -> Scenario {

@@ -447,26 +447,14 @@ async fn a_task_acts_only_on_a_datacenter_of_its_own_namespace() {
     );
 }
 
-const SECOND_DATACENTER: &str = "apiVersion: cassandra.datastax.com/v1beta1
-kind: CassandraDatacenter
-metadata:
-  name: dc2
-spec:
-  clusterName: cluster1
-  serverType: cassandra
-  serverVersion: \"4.1.5\"
-  size: 1
-  additionalLabels:
-    team: second
-  storageConfig:
-    cassandraDataVolumeClaimSpec:
-      storageClassName: standard
-      accessModes:
-        - ReadWriteOnce
-      resources:
-        requests:
-          storage: 5Gi
-";
+fn second_datacenter() -> String {
+    k8ssandra_e2e::scenario::one_rack_datacenter(
+        "dc2",
+        1,
+        "",
+        "  additionalLabels:\n    team: second\n",
+    )
+}
 
 fn owners(service: &Service) -> Vec<(String, Option<bool>)> {
     service
@@ -482,7 +470,7 @@ async fn two_datacenters_share_the_seed_service_without_writes_and_one_leaves_it
         .await
         .expect("dc1 comes up");
     scenario
-        .apply(SECOND_DATACENTER)
+        .apply(&second_datacenter())
         .await
         .expect("dc2 applies");
     scenario

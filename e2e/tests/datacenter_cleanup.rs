@@ -43,11 +43,7 @@ fn cleanups(scenario: &Scenario) -> Vec<String> {
         .mgmt
         .cassandra()
         .calls()
-        .calls
-        .into_iter()
-        .filter(|c| matches!(c.route, Some(Route::CleanupV0 | Route::CleanupV1)))
-        .map(|c| c.pod)
-        .collect()
+        .pods_called(&[Route::CleanupV0, Route::CleanupV1])
 }
 
 fn task_complete(task: &CassandraTask) -> bool {

@@ -121,33 +121,18 @@ async fn a_deleted_datacenter_takes_its_claims_unless_asked_to_keep_them() {
     assert_eq!(scenario.claim_names().await.expect("claims").len(), 3);
 }
 
-const SECOND_DATACENTER: &str = "apiVersion: cassandra.datastax.com/v1beta1
-kind: CassandraDatacenter
-metadata:
-  name: dc2
-  annotations:
-    cassandra.datastax.com/decommission-on-delete: \"true\"
-spec:
-  clusterName: cluster1
-  serverType: cassandra
-  serverVersion: \"4.1.5\"
-  size: 2
-  storageConfig:
-    cassandraDataVolumeClaimSpec:
-      storageClassName: standard
-      accessModes:
-        - ReadWriteOnce
-      resources:
-        requests:
-          storage: 5Gi
-";
-
 #[tokio::test]
 async fn decommission_on_delete_takes_the_nodes_out_of_the_ring_first() {
     let (scenario, _) = Scenario::with_sample("dc_delete_decommission")
         .await
         .expect("dc1 comes up");
-    scenario.apply(SECOND_DATACENTER).await.expect("dc2");
+    let dc2 = k8ssandra_e2e::scenario::one_rack_datacenter(
+        "dc2",
+        2,
+        "  annotations:\n    cassandra.datastax.com/decommission-on-delete: \"true\"\n",
+        "",
+    );
+    scenario.apply(&dc2).await.expect("dc2");
     scenario.wait_converged("dc2", 2).await.expect("dc2 up");
     let in_ring = |dc: &str| {
         scenario
@@ -162,15 +147,11 @@ async fn decommission_on_delete_takes_the_nodes_out_of_the_ring_first() {
     assert_eq!(in_ring("dc2"), 2);
 
     delete_and_wait(&scenario, "dc2").await;
-    let decommissioned: Vec<String> = scenario
+    let decommissioned = scenario
         .mgmt
         .cassandra()
         .calls()
-        .calls
-        .into_iter()
-        .filter(|c| matches!(c.route, Some(Route::DecommissionV0 | Route::DecommissionV1)))
-        .map(|c| c.pod)
-        .collect();
+        .pods_called(&[Route::DecommissionV0, Route::DecommissionV1]);
     assert_eq!(
         decommissioned,
         ["cluster1-dc2-default-sts-1", "cluster1-dc2-default-sts-0"],

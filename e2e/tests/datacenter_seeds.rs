@@ -17,10 +17,13 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// Seed reloads per pod so far.
 fn reloads(scenario: &Scenario) -> BTreeMap<String, usize> {
     let mut count = BTreeMap::new();
-    for call in scenario.mgmt.cassandra().calls().calls {
-        if call.route == Some(Route::SeedsReload) {
-            *count.entry(call.pod).or_insert(0) += 1;
-        }
+    for pod in scenario
+        .mgmt
+        .cassandra()
+        .calls()
+        .pods_called(&[Route::SeedsReload])
+    {
+        *count.entry(pod).or_insert(0) += 1;
     }
     count
 }
@@ -118,26 +121,11 @@ async fn a_datacenter_with_additional_seeds_joins_them_instead_of_seeding_itself
         "{}.cluster1-dc1-all-pods-service.{NAMESPACE}.svc",
         sample_pod("rack1", 0)
     );
-    let dc2 = format!(
-        "apiVersion: cassandra.datastax.com/v1beta1
-kind: CassandraDatacenter
-metadata:
-  name: dc2
-spec:
-  clusterName: cluster1
-  serverType: cassandra
-  serverVersion: \"4.1.5\"
-  size: 1
-  additionalSeeds: [\"{seed}\"]
-  storageConfig:
-    cassandraDataVolumeClaimSpec:
-      storageClassName: standard
-      accessModes:
-        - ReadWriteOnce
-      resources:
-        requests:
-          storage: 5Gi
-"
+    let dc2 = k8ssandra_e2e::scenario::one_rack_datacenter(
+        "dc2",
+        1,
+        "",
+        &format!("  additionalSeeds: [\"{seed}\"]\n"),
     );
     scenario.apply(&dc2).await.expect("dc2");
     scenario.wait_converged("dc2", 1).await.expect("dc2 joins");

@@ -60,6 +60,15 @@ impl CallLog {
         self.calls.is_empty()
     }
 
+    /// The pods that received a call of one of `routes`, in call order, once per call.
+    pub fn pods_called(&self, routes: &[Route]) -> Vec<String> {
+        self.calls
+            .iter()
+            .filter(|c| c.route.is_some_and(|r| routes.contains(&r)))
+            .map(|c| c.pod.clone())
+            .collect()
+    }
+
     /// Calls received by pod `pod`.
     pub fn for_pod(&self, pod: &str) -> CallLog {
         CallLog {
