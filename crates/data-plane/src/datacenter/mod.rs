@@ -456,9 +456,12 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
 /// effect here.
 async fn note_ignored_annotations(ctx: &Context, dc: &CassandraDatacenter) {
     let key = labels::annotations::BYPASS_WEBHOOK_VALIDATIONS;
+    let Some(value) = dc.annotations().get(key) else {
+        return;
+    };
     let uid = dc.uid().unwrap_or_default();
-    let print = done::fingerprint([dc.annotations().get(key).map_or(&b""[..], String::as_bytes)]);
-    if !dc.annotations().contains_key(key) || ctx.ignored.is_current(&uid, &print) {
+    let print = done::fingerprint([value.as_bytes()]);
+    if ctx.ignored.is_current(&uid, &print) {
         return;
     }
     ctx.events
