@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_DIR := config/crd/bases
 OPERATOR := $(CARGO) run --quiet --package k8ssandra-operator --
 
-.PHONY: all build test unit-test lint fmt fmt-check clippy crds crds-check tools fleet demo
+.PHONY: all build test unit-test bench lint fmt fmt-check clippy crds crds-check tools fleet demo
 
 all: build
 
@@ -19,6 +19,11 @@ test: fmt-check clippy crds-check tools unit-test
 ## unit-test: every test of the workspace (the local-cluster tests need `make tools`)
 unit-test:
 	$(CARGO) test --workspace --all-targets
+
+## bench: the benchmarks on local clusters (figures printed, nothing asserted);
+## BENCH_STEADY_SECONDS sets the steady-state window (default 60)
+bench: tools
+	$(CARGO) test --package k8ssandra-e2e --test bench_bring_up -- --ignored --nocapture --test-threads=1
 
 ## lint: formatting and clippy, warnings are errors
 lint: fmt-check clippy

@@ -1,5 +1,5 @@
-//! A Kubernetes client that records every request it sends, so that tests can count the writes
-//! of a controller (a pass over an unchanged object must make none).
+//! A Kubernetes client that records every request it sends but its watches, so that tests can
+//! count the requests of a controller (a pass over an unchanged object must make none).
 
 use std::{
     sync::{Arc, Mutex},
@@ -30,6 +30,15 @@ impl RequestLog {
                     .map(|(m, p)| format!("{m} {p}"))
                     .collect()
             })
+            .unwrap_or_default()
+    }
+
+    /// Every request sent so far (watches aside), as `METHOD path?query`.
+    #[must_use]
+    pub fn all(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .map(|r| r.iter().map(|(m, p)| format!("{m} {p}")).collect())
             .unwrap_or_default()
     }
 

@@ -4,8 +4,9 @@
 use std::{sync::Arc, time::Duration};
 
 use k8ssandra_data_plane::{
-    datacenter::{self, Context, Timings},
-    task,
+    Controllers,
+    datacenter::{Context, Timings},
+    schedule, task,
 };
 use k8ssandra_mgmt_api::{ClientSettings, ManagementApiMetrics};
 use k8ssandra_reconcile::{backoff::BackoffPolicy, metrics::ReconcileMetrics};
@@ -40,6 +41,27 @@ pub fn task_test_timings() -> task::Timings {
     }
 }
 
+/// Timings of the ScheduledTask controller for tests: a schedule waiting for its datacenter or
+/// its previous task looks again within a second.
+#[must_use]
+pub fn schedule_test_timings() -> schedule::Timings {
+    schedule::Timings {
+        wait: Duration::from_millis(500),
+        error_requeue: Duration::from_millis(500),
+    }
+}
+
+/// The operator's logs on the test's output when `E2E_LOG` is set (a filter such as `info` or
+/// `k8ssandra_data_plane=debug`), for debugging a test.
+fn init_logs() {
+    if let Ok(filter) = std::env::var("E2E_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// A running data-plane operator. Dropping it (or [`DataPlaneOperator::crash`]) stops it at
 /// once, as a killed process would stop.
 pub struct DataPlaneOperator {
@@ -55,20 +77,46 @@ impl DataPlaneOperator {
     /// # Errors
     /// When the client cannot be built.
     pub fn start(cluster: &LocalCluster, settings: ClientSettings) -> Result<Self, HarnessError> {
+        Self::start_with_timings(cluster, settings, test_timings(), task_test_timings())
+    }
+
+    /// As [`DataPlaneOperator::start`], with the controllers' `timings` (the binary runs with
+    /// their defaults).
+    ///
+    /// # Errors
+    /// When the client cannot be built.
+    pub fn start_with_timings(
+        cluster: &LocalCluster,
+        settings: ClientSettings,
+        timings: Timings,
+        task_timings: task::Timings,
+    ) -> Result<Self, HarnessError> {
+        init_logs();
         let (client, requests) = cluster.recording_client()?;
         let mut registry = Registry::default();
         let metrics = ReconcileMetrics::register(&mut registry);
         let settings = settings.with_metrics(ManagementApiMetrics::register(&mut registry));
+        let (caches, feeds) = k8ssandra_data_plane::caches::watch_all(&client, None);
         let tasks = Arc::new(task::Context::new(
             client.clone(),
+            caches.clone(),
             settings.clone(),
             metrics.clone(),
-            task_test_timings(),
+            task_timings,
         ));
-        let ctx = Arc::new(Context::new(client, settings, metrics, test_timings()));
-        let task = tokio::spawn(async move {
-            tokio::join!(datacenter::run(ctx, None), task::run(tasks, None));
-        });
+        let schedules = Arc::new(schedule::Context::new(
+            client.clone(),
+            caches.clone(),
+            metrics.clone(),
+            schedule_test_timings(),
+        ));
+        let datacenters = Arc::new(Context::new(client, caches, settings, metrics, timings));
+        let controllers = Controllers {
+            datacenters,
+            tasks,
+            schedules,
+        };
+        let task = tokio::spawn(k8ssandra_data_plane::run(controllers, feeds));
         Ok(Self {
             task,
             requests,

@@ -68,6 +68,15 @@ pub fn sample_pod(rack: &str, ordinal: u32) -> String {
 /// How long a scenario waits for the operator to converge.
 pub const CONVERGE: Duration = Duration::from_secs(90);
 
+/// How fast the fake and the operator run.
+#[derive(Clone, Copy)]
+enum Speed {
+    /// The fake's fast timings and the operator's test timings.
+    Test,
+    /// Both at their defaults.
+    Default,
+}
+
 /// A running scenario.
 pub struct Scenario {
     /// The operator (replaceable, to restart it).
@@ -97,15 +106,48 @@ impl Scenario {
         cassandra_cluster: &str,
         tls: Option<FakeTls>,
     ) -> Result<Self, HarnessError> {
+        Self::start_with(name, cassandra_cluster, tls, Speed::Test).await
+    }
+
+    /// As [`Scenario::start`], at the fake's and the operator's default timings: as a user would
+    /// see the operator, for benchmarks.
+    ///
+    /// # Errors
+    /// When the fleet does not start.
+    pub async fn start_at_default_timings(
+        name: &str,
+        cassandra_cluster: &str,
+    ) -> Result<Self, HarnessError> {
+        Self::start_with(name, cassandra_cluster, None, Speed::Default).await
+    }
+
+    async fn start_with(
+        name: &str,
+        cassandra_cluster: &str,
+        tls: Option<FakeTls>,
+        speed: Speed,
+    ) -> Result<Self, HarnessError> {
         let fleet = FleetConfig::new(name, 1).install_crds(true).start().await?;
         fleet.cluster(0).create_namespace(NAMESPACE).await?;
+        let fake = match speed {
+            Speed::Test => FakeClusterConfig::fast(),
+            Speed::Default => FakeClusterConfig::default(),
+        };
         let mgmt = FakeManagementApi::start_with_tls(
-            FakeCluster::new(FakeClusterConfig::fast()),
+            FakeCluster::new(fake),
             &[fleet.cluster(0)],
             cassandra_cluster,
             tls,
         );
-        let operator = DataPlaneOperator::start(fleet.cluster(0), settings())?;
+        let operator = match speed {
+            Speed::Test => DataPlaneOperator::start(fleet.cluster(0), settings())?,
+            Speed::Default => DataPlaneOperator::start_with_timings(
+                fleet.cluster(0),
+                settings(),
+                k8ssandra_data_plane::datacenter::Timings::default(),
+                k8ssandra_data_plane::task::Timings::default(),
+            )?,
+        };
         Ok(Self {
             operator: Some(operator),
             mgmt,

@@ -8,7 +8,7 @@ use kube::CustomResourceExt;
 use crate::{
     cassandra::CassandraDatacenter,
     config::ClientConfig,
-    control::{CassandraTask, K8ssandraTask},
+    control::{CassandraTask, K8ssandraTask, ScheduledTask},
     k8ssandra::K8ssandraCluster,
     replication::ReplicatedSecret,
 };
@@ -51,6 +51,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ClientConfig::crd(),
         CassandraTask::crd(),
         K8ssandraTask::crd(),
+        ScheduledTask::crd(),
         K8ssandraCluster::crd(),
         ReplicatedSecret::crd(),
     ];

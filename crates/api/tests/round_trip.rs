@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8ssandra_api::{
     cassandra::CassandraDatacenter,
     config::ClientConfig,
-    control::{CassandraTask, K8ssandraTask},
+    control::{CassandraTask, K8ssandraTask, ScheduledTask},
     k8ssandra::K8ssandraCluster,
     replication::ReplicatedSecret,
     validation,
@@ -77,6 +77,9 @@ fn every_document_round_trips_without_losing_a_field() {
             }
             ("control.k8ssandra.io/v1alpha1", "K8ssandraTask") => {
                 round_trip::<K8ssandraTask>(&document.value).map(|r| r.1)
+            }
+            ("control.k8ssandra.io/v1alpha1", "ScheduledTask") => {
+                round_trip::<ScheduledTask>(&document.value).map(|r| r.1)
             }
             ("replication.k8ssandra.io/v1alpha1", "ReplicatedSecret") => {
                 round_trip::<ReplicatedSecret>(&document.value).map(|r| r.1)

@@ -5,6 +5,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use k8ssandra_api::cassandra::CassandraDatacenter;
 use k8ssandra_mgmt_api::{ClientSettings, MutualTls, TlsConfigError};
+use k8ssandra_reconcile::cache::Cache;
 use kube::{Api, Client, ResourceExt};
 
 /// Why the Management API of a datacenter cannot be reached as configured.
@@ -50,32 +51,42 @@ impl AccessError {
     }
 }
 
+/// The Secret of the client certificates, when the datacenter asks for mutual TLS.
+#[must_use]
+pub fn client_secret_name(dc: &CassandraDatacenter) -> Option<String> {
+    dc.spec
+        .management_api_auth
+        .as_ref()
+        .and_then(|auth| auth.manual.as_ref())
+        .map(|manual| manual.client_secret_name.clone())
+}
+
 /// `base` (timeouts, metrics) over the transport the datacenter asks for.
 ///
 /// # Errors
 /// When mutual TLS is asked for and its Secret is missing, incomplete or invalid.
 pub async fn settings_for(
     client: &Client,
+    secrets: &Cache<Secret>,
     base: &ClientSettings,
     dc: &CassandraDatacenter,
 ) -> Result<ClientSettings, AccessError> {
-    let Some(manual) = dc
-        .spec
-        .management_api_auth
-        .as_ref()
-        .and_then(|auth| auth.manual.as_ref())
-    else {
+    let Some(name) = client_secret_name(dc) else {
         return Ok(base.clone());
     };
-    let name = manual.client_secret_name.clone();
-    let secret = Api::<Secret>::namespaced(client.clone(), &dc.namespace().unwrap_or_default())
-        .get_opt(&name)
-        .await
-        .map_err(|source| AccessError::Read {
-            secret: name.clone(),
-            source,
-        })?
-        .ok_or_else(|| AccessError::SecretMissing(name.clone()))?;
+    let namespace = dc.namespace().unwrap_or_default();
+    // The datacenter controller marks the Secret as watched; until then it is read afresh.
+    let secret = match secrets.get(&namespace, &name) {
+        Some(cached) => (*cached).clone(),
+        None => Api::<Secret>::namespaced(client.clone(), &namespace)
+            .get_opt(&name)
+            .await
+            .map_err(|source| AccessError::Read {
+                secret: name.clone(),
+                source,
+            })?
+            .ok_or_else(|| AccessError::SecretMissing(name.clone()))?,
+    };
     let key = |key: &'static str| {
         secret
             .data

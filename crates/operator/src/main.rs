@@ -23,12 +23,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the operator: the data-plane controllers (CassandraDatacenter, CassandraTask) against
-    /// the cluster of the current kubeconfig or the pod's service account.
+    /// Run the operator: the data-plane controllers (CassandraDatacenter, CassandraTask,
+    /// ScheduledTask) against the cluster of the current kubeconfig or the pod's service account.
     Run {
         /// Watch only this namespace (default: every namespace).
         #[arg(long, env = "WATCH_NAMESPACE")]
         namespace: Option<String>,
+        /// Upstream's image configuration file (`config.k8ssandra.io` ImageConfig, v1beta1 or
+        /// v1beta2); default: `/configs/image_config.yaml` where cass-operator mounts it, if it
+        /// exists, else upstream v1.32's images.
+        #[arg(long, env = "IMAGE_CONFIG", value_name = "FILE")]
+        image_config: Option<PathBuf>,
         /// Also run the control plane (K8ssandraCluster); not available yet.
         #[arg(long, env = "K8SSANDRA_CONTROL_PLANE", default_value_t = false)]
         control_plane: bool,
@@ -49,6 +54,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Run {
             namespace,
             control_plane,
+            image_config,
         } => {
             if control_plane {
                 bail!(
@@ -59,7 +65,10 @@ fn main() -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?
-                .block_on(run::data_plane(namespace))?;
+                .block_on(run::data_plane(
+                    namespace,
+                    run::images(image_config.as_deref())?,
+                ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Crd {

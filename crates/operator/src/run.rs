@@ -1,16 +1,40 @@
 //! `k8ssandra-operator run`: logging, the Kubernetes client, and the data-plane controllers until
 //! Ctrl-C or SIGTERM.
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use anyhow::Context as _;
-use k8ssandra_data_plane::{datacenter, task};
+use k8ssandra_data_plane::{
+    Controllers,
+    build::{image_file, images::ImageConfig},
+    caches, datacenter, schedule, task,
+};
 use k8ssandra_mgmt_api::{ClientSettings, ManagementApiMetrics};
 use k8ssandra_reconcile::metrics::ReconcileMetrics;
 use prometheus_client::registry::Registry;
 
-/// Runs the CassandraDatacenter and CassandraTask controllers until the process is asked to stop.
-pub async fn data_plane(namespace: Option<String>) -> anyhow::Result<()> {
+/// Where cass-operator's deployments mount the image configuration.
+const UPSTREAM_IMAGE_CONFIG: &str = "/configs/image_config.yaml";
+
+/// The images of the pods: from `file`, else from upstream's mount point when a file is there,
+/// else upstream v1.32's.
+///
+/// # Errors
+/// When the file cannot be read or is not a usable ImageConfig: the operator does not start
+/// with images other than the ones asked for.
+pub fn images(file: Option<&Path>) -> anyhow::Result<ImageConfig> {
+    let upstream = Path::new(UPSTREAM_IMAGE_CONFIG);
+    let Some(path) = file.or_else(|| upstream.is_file().then_some(upstream)) else {
+        return Ok(ImageConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the image configuration {}", path.display()))?;
+    image_file::parse(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// Runs the CassandraDatacenter, CassandraTask and ScheduledTask controllers until the process is
+/// asked to stop.
+pub async fn data_plane(namespace: Option<String>, images: ImageConfig) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -28,27 +52,38 @@ pub async fn data_plane(namespace: Option<String>) -> anyhow::Result<()> {
     let metrics = ReconcileMetrics::register(&mut registry);
     let mgmt =
         ClientSettings::insecure().with_metrics(ManagementApiMetrics::register(&mut registry));
-    let datacenters = Arc::new(datacenter::Context::new(
+    let (caches, feeds) = caches::watch_all(&client, namespace.as_deref());
+    let mut datacenters = datacenter::Context::new(
         client.clone(),
+        caches.clone(),
         mgmt.clone(),
         metrics.clone(),
         datacenter::Timings::default(),
-    ));
+    );
+    datacenters.images = images;
+    let datacenters = Arc::new(datacenters);
     let tasks = Arc::new(task::Context::new(
-        client,
+        client.clone(),
+        caches.clone(),
         mgmt,
-        metrics,
+        metrics.clone(),
         task::Timings::default(),
+    ));
+    let schedules = Arc::new(schedule::Context::new(
+        client,
+        caches,
+        metrics,
+        schedule::Timings::default(),
     ));
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
         "data plane starting"
     );
-    let namespace = namespace.as_deref();
     tokio::select! {
-        () = async {
-            tokio::join!(datacenter::run(datacenters, namespace), task::run(tasks, namespace));
-        } => tracing::warn!("the controllers stopped"),
+        () = k8ssandra_data_plane::run(
+            Controllers { datacenters, tasks, schedules },
+            feeds,
+        ) => {}
         () = shutdown_signal() => tracing::info!("stopping"),
     }
     Ok(())
@@ -74,5 +109,33 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_configuration_file_is_read_or_refused_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("k8ssandra-images-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let good = dir.join("good.yaml");
+        std::fs::write(
+            &good,
+            "apiVersion: config.k8ssandra.io/v1beta1\nkind: ImageConfig\nimages:\n  system-logger: my/logger:1\n",
+        )
+        .expect("written");
+        assert_eq!(images(Some(&good)).expect("read").system_logger, "my/logger:1");
+
+        let bad = dir.join("bad.yaml");
+        std::fs::write(&bad, "apiVersion: v1\nkind: ConfigMap\n").expect("written");
+        let error = format!("{:#}", images(Some(&bad)).expect_err("refused"));
+        assert!(error.contains("bad.yaml") && error.contains("ImageConfig"), "{error}");
+
+        let missing = dir.join("missing.yaml");
+        let error = format!("{:#}", images(Some(&missing)).expect_err("refused"));
+        assert!(error.contains("missing.yaml"), "{error}");
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
     }
 }

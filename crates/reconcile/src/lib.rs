@@ -3,6 +3,8 @@
 //! - [`apply`]: server-side apply with the controller's field manager;
 //! - [`events`]: Kubernetes Events about the object a controller works on;
 //! - [`metrics`]: reconcile counts, durations and errors by controller;
+//! - [`cache`]: watch caches that passes read instead of the API server, one watch per kind
+//!   shared by the controllers it triggers, aware of the operator's own writes;
 //! - [`backoff`]: exponential backoff per key (a pod, a task), kept in memory;
 //! - [`identity`]: the `User-Agent` the operator's Kubernetes requests carry;
 //! - [`scope`]: the watched namespace's API of a kind, and the time as the API server keeps it;
@@ -11,6 +13,7 @@
 
 pub mod apply;
 pub mod backoff;
+pub mod cache;
 pub mod events;
 pub mod identity;
 pub mod metrics;

@@ -2,29 +2,51 @@
 //! `serverType`/`serverVersion` unless `serverImage` names one, the configuration builder and the
 //! log sidecar, with an optional registry that replaces the registry of every default image.
 //!
-//! The defaults follow upstream's shipped image configuration (`config.k8ssandra.io/v1beta2`
+//! The defaults follow upstream v1.32's shipped image configuration (`config.k8ssandra.io`
 //! `ImageConfig`): Cassandra `ghcr.io/k8ssandra/cass-management-api:<version>-ubi`, DSE
-//! `datastax/dse-server:<version>-ubi8`, HCD `datastax/hcd:<version>-ubi`.
+//! `docker.io/datastax/dse-mgmtapi-6_8:<version>-ubi`, HCD `docker.io/datastax/hcd:<version>-ubi`;
+//! an operator's own file replaces them (see [`super::image_file`]).
+
+use std::collections::BTreeMap;
 
 use k8ssandra_api::cassandra::{CassandraDatacenter, ServerType};
 
 use super::{BuildError, Result};
 
-/// The operator-wide image settings (upstream's `ImageConfig` file), passed to the builders.
+/// Where the server images of one server type come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerImages {
+    /// Repository (with its registry, if any); the tag is `<prefix><version><suffix>`.
+    pub repository: String,
+    /// Tag prefix.
+    pub prefix: String,
+    /// Tag suffix.
+    pub suffix: String,
+    /// Whole images of given server versions, which win over the repository.
+    pub versions: BTreeMap<String, String>,
+}
+
+impl ServerImages {
+    fn new(repository: &str, suffix: &str) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            prefix: String::new(),
+            suffix: suffix.to_owned(),
+            versions: BTreeMap::new(),
+        }
+    }
+}
+
+/// The operator-wide image settings (upstream's `ImageConfig` file, see
+/// [`super::image_file`]), passed to the builders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageConfig {
-    /// Repository of the Cassandra server images (tag `<version><suffix>`).
-    pub cassandra_repository: String,
-    /// Tag suffix of the Cassandra server images.
-    pub cassandra_suffix: String,
-    /// Repository of the DSE server images.
-    pub dse_repository: String,
-    /// Tag suffix of the DSE server images.
-    pub dse_suffix: String,
-    /// Repository of the HCD server images.
-    pub hcd_repository: String,
-    /// Tag suffix of the HCD server images.
-    pub hcd_suffix: String,
+    /// Cassandra server images.
+    pub cassandra: ServerImages,
+    /// DSE server images.
+    pub dse: ServerImages,
+    /// HCD server images.
+    pub hcd: ServerImages,
     /// Legacy configuration builder (Cassandra before 4.1, DSE).
     pub config_builder: String,
     /// k8ssandra-client, which builds the configuration for Cassandra 4.1 and later and HCD.
@@ -40,17 +62,15 @@ pub struct ImageConfig {
 }
 
 impl Default for ImageConfig {
+    /// Upstream v1.32's shipped image configuration.
     fn default() -> Self {
         Self {
-            cassandra_repository: "ghcr.io/k8ssandra/cass-management-api".into(),
-            cassandra_suffix: "-ubi".into(),
-            dse_repository: "datastax/dse-server".into(),
-            dse_suffix: "-ubi8".into(),
-            hcd_repository: "datastax/hcd".into(),
-            hcd_suffix: "-ubi".into(),
-            config_builder: "datastax/cass-config-builder:1.0-ubi8".into(),
-            client: "k8ssandra/k8ssandra-client:v0.8.6".into(),
-            system_logger: "k8ssandra/system-logger:v1.27.1".into(),
+            cassandra: ServerImages::new("ghcr.io/k8ssandra/cass-management-api", "-ubi"),
+            dse: ServerImages::new("docker.io/datastax/dse-mgmtapi-6_8", "-ubi"),
+            hcd: ServerImages::new("docker.io/datastax/hcd", "-ubi"),
+            config_builder: "docker.io/datastax/cass-config-builder:1.0-ubi".into(),
+            client: "docker.io/k8ssandra/k8ssandra-client:v0.8.6".into(),
+            system_logger: "ghcr.io/k8ssandra/system-logger:v1.32.0".into(),
             registry: None,
             pull_policy: None,
             pull_secrets: Vec::new(),
@@ -78,23 +98,30 @@ impl ImageConfig {
         format!("{registry}/{without_registry}")
     }
 
-    /// Default server image for a server type and version.
+    /// Default server image for a server type and version: the image the configuration names
+    /// for that version, else `<repository>:<prefix><version><suffix>`.
     ///
     /// # Errors
-    /// When the version is not one upstream ships images for.
+    /// When the version is neither named nor one upstream ships images for.
     pub fn server_image(&self, server_type: ServerType, version: &str) -> Result<String> {
+        let images = match server_type {
+            ServerType::Cassandra => &self.cassandra,
+            ServerType::Dse => &self.dse,
+            ServerType::Hcd => &self.hcd,
+        };
+        if let Some(image) = images.versions.get(version) {
+            return Ok(self.apply_registry(image));
+        }
         if !version_supported(server_type, version) {
             return Err(BuildError::UnsupportedVersion {
                 server_type: server_type.as_str().to_owned(),
                 version: version.to_owned(),
             });
         }
-        let (repository, suffix) = match server_type {
-            ServerType::Cassandra => (&self.cassandra_repository, &self.cassandra_suffix),
-            ServerType::Dse => (&self.dse_repository, &self.dse_suffix),
-            ServerType::Hcd => (&self.hcd_repository, &self.hcd_suffix),
-        };
-        Ok(self.apply_registry(&format!("{repository}:{version}{suffix}")))
+        Ok(self.apply_registry(&format!(
+            "{}:{}{version}{}",
+            images.repository, images.prefix, images.suffix
+        )))
     }
 
     /// Default legacy configuration builder image.
@@ -171,11 +198,11 @@ mod tests {
         );
         assert_eq!(
             images.server_image(ServerType::Dse, "6.8.50").unwrap(),
-            "datastax/dse-server:6.8.50-ubi8"
+            "docker.io/datastax/dse-mgmtapi-6_8:6.8.50-ubi"
         );
         assert_eq!(
             images.server_image(ServerType::Hcd, "1.0.0").unwrap(),
-            "datastax/hcd:1.0.0-ubi"
+            "docker.io/datastax/hcd:1.0.0-ubi"
         );
         assert!(images.server_image(ServerType::Dse, "4.0.1").is_err());
         assert!(images.server_image(ServerType::Cassandra, "3.0.1").is_err());
@@ -196,7 +223,7 @@ mod tests {
         );
         assert_eq!(
             images.system_logger_image(),
-            "localhost:5000/k8ssandra/system-logger:v1.27.1"
+            "localhost:5000/k8ssandra/system-logger:v1.32.0"
         );
         assert_eq!(
             images.apply_registry("a.io:443/x/y:1"),

@@ -7,6 +7,7 @@
 pub mod cleanup_task;
 pub mod config;
 pub mod hash;
+pub mod image_file;
 pub mod images;
 pub mod owner;
 pub mod pdb;

@@ -153,16 +153,18 @@ fn combine_volumes(defaults: Vec<Volume>, overrides: Vec<Volume>) -> Vec<Volume>
     combine(defaults, overrides, |v| Some(v.name.as_str()))
 }
 
-/// Requests and limits of `cpu` (millicores) and `memory` (megabytes), equal, as upstream's
-/// defaults for the sidecars.
-fn fixed_resources(cpu: &str, memory: &str) -> ResourceRequirements {
-    let list = BTreeMap::from([
-        ("cpu".to_owned(), Quantity(cpu.to_owned())),
-        ("memory".to_owned(), Quantity(memory.to_owned())),
-    ]);
+/// Upstream v1.32's default resources of a sidecar: `requests` and `limits` as (resource,
+/// quantity) pairs; a resource it does not limit is left out.
+fn default_resources(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> ResourceRequirements {
+    let list = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(name, quantity)| ((*name).to_owned(), Quantity((*quantity).to_owned())))
+            .collect::<BTreeMap<_, _>>()
+    };
     ResourceRequirements {
-        limits: Some(list.clone()),
-        requests: Some(list),
+        limits: Some(list(limits)),
+        requests: Some(list(requests)),
         claims: None,
     }
 }
@@ -558,7 +560,10 @@ fn init_containers(
     config_container.resources = Some(sidecar_resources(
         dc.spec.config_builder_resources.as_ref(),
         config_container.resources.as_ref(),
-        fixed_resources("1", "256M"),
+        default_resources(
+            &[("cpu", "1"), ("memory", "256M")],
+            &[("cpu", "1"), ("memory", "384M")],
+        ),
     ));
     let mut env_defaults = vec![
         field_env("POD_NAME", "metadata.name"),
@@ -828,7 +833,8 @@ fn logger_container(
     container.resources = Some(sidecar_resources(
         dc.spec.system_logger_resources.as_ref(),
         container.resources.as_ref(),
-        fixed_resources("100m", "64M"),
+        // No CPU limit: the log shipper is never throttled.
+        default_resources(&[("cpu", "100m"), ("memory", "64M")], &[("memory", "128M")]),
     ));
     container
 }

@@ -242,18 +242,17 @@ impl Acting<'_> {
                 .await;
             }
             Action::UpdateStatefulSet { rack } => {
+                let name = self.statefulset_name(rack);
                 let live = self
-                    .statefulsets()
-                    .get(&self.statefulset_name(rack))
-                    .await
-                    .map_err(|source| ActError::Kube {
-                        what: format!("read the StatefulSet of rack {rack}"),
-                        source,
-                    })?;
+                    .observed
+                    .statefulsets
+                    .iter()
+                    .find(|s| s.name_any() == name)
+                    .ok_or_else(|| ActError::Gone(format!("StatefulSet {name}")))?;
                 let replicas = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
                 let mut sts = self.build_statefulset(rack, u32::try_from(replicas).unwrap_or(0))?;
                 // Claim templates never change in place (the storage step handles a change).
-                build::statefulset::keep_live_claims(&mut sts, &live);
+                build::statefulset::keep_live_claims(&mut sts, live);
                 self.apply_statefulset(&sts).await?;
                 self.event(
                     Severity::Normal,
@@ -417,6 +416,7 @@ impl Acting<'_> {
                 source,
             })?;
         self.ctx.written.record(&written);
+        self.ctx.caches.statefulsets.wrote(&written.metadata);
         Ok(())
     }
 
@@ -424,26 +424,30 @@ impl Acting<'_> {
     async fn scale(&self, rack: &str, replicas: u32) -> Result<(), ActError> {
         let name = self.statefulset_name(rack);
         let patch = json!({ "spec": { "replicas": replicas } });
-        self.statefulsets()
+        let scale = self
+            .statefulsets()
             .patch_scale(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map(drop)
             .map_err(|source| ActError::Kube {
                 what: format!("scale StatefulSet {name} to {replicas}"),
                 source,
-            })
+            })?;
+        self.ctx.caches.statefulsets.wrote(&scale.metadata);
+        Ok(())
     }
 
     async fn label(&self, pod: &str, key: &str, value: Option<String>) -> Result<(), ActError> {
         let patch = json!({ "metadata": { "labels": { key: value } } });
-        self.pods()
+        let labelled = self
+            .pods()
             .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map(drop)
             .map_err(|source| ActError::Kube {
                 what: format!("label pod {pod}"),
                 source,
-            })
+            })?;
+        self.ctx.caches.pods.wrote(&labelled.metadata);
+        Ok(())
     }
 
     async fn set_state(&self, pod: &str, state: NodeState) -> Result<(), ActError> {

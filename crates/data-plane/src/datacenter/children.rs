@@ -1,18 +1,21 @@
 //! Children: the Services, additional-seed EndpointSlices and PodDisruptionBudget. Each is built
 //! by its pure builder; [`changed_children`] finds those whose live resource hash differs,
 //! [`apply_children`] writes them once admission let them through, and
-//! [`delete_unwanted_children`] removes those the spec no longer asks for, so an unchanged
-//! datacenter costs reads only. (StatefulSets are the planner's: their replicas and
-//! rollouts are node operations.)
+//! [`delete_unwanted_children`] removes those the spec no longer asks for. Live objects are read
+//! from the watch caches, so an unchanged datacenter costs no request at all. (StatefulSets are
+//! the planner's: their replicas and rollouts are node operations.)
 
-use k8s_openapi::api::{
-    core::v1::Service, discovery::v1::EndpointSlice, policy::v1::PodDisruptionBudget,
-};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::{discovery::v1::EndpointSlice, policy::v1::PodDisruptionBudget};
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels::annotations};
-use k8ssandra_reconcile::apply::{apply, delete_if_present};
+use k8ssandra_reconcile::{
+    apply::{apply, delete_if_present},
+    cache::Cache,
+};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, ListParams},
+    api::{ApiResource, DeleteParams, DynamicObject},
 };
 use serde::Serialize;
 
@@ -110,47 +113,56 @@ impl Pending {
     }
 }
 
-/// The children whose live object is missing or carries another resource hash. `peers` are the
-/// other datacenters of the namespace (the cluster's seed Service is shared with them).
+/// The children whose live object (in the watch cache) is missing or carries another resource
+/// hash. `peers` are the other datacenters of the namespace (the cluster's seed Service is shared
+/// with them).
 ///
 /// # Errors
-/// When a builder fails or a live object cannot be read.
-pub async fn changed_children(
+/// When a builder fails.
+pub fn changed_children(
     ctx: &Context,
     dc: &CassandraDatacenter,
     peers: &[&CassandraDatacenter],
 ) -> Result<Vec<Pending>, ChildrenError> {
-    let mut desired = Vec::new();
+    let namespace = dc.namespace().unwrap_or_default();
+    let caches = &ctx.caches;
+    let mut changed = Vec::new();
     for service in build::services::services(dc, peers)? {
-        desired.push(Pending::of::<Service>(&service)?);
+        push_if_changed(&mut changed, &caches.services, &namespace, &service)?;
     }
     for slice in build::services::additional_seed_endpoint_slices(dc)? {
-        desired.push(Pending::of::<EndpointSlice>(&slice)?);
+        push_if_changed(&mut changed, &caches.endpoint_slices, &namespace, &slice)?;
     }
-    let pdb_disabled = dc
-        .annotations()
-        .get(annotations::DISABLE_PDB_CREATION)
-        .is_some_and(|v| v == "true");
-    if !pdb_disabled {
+    if !pdb_disabled(dc) {
         let pdb = build::pdb::pod_disruption_budget(dc)?;
-        desired.push(Pending::of::<PodDisruptionBudget>(&pdb)?);
-    }
-    let namespace = dc.namespace().unwrap_or_default();
-    let mut changed = Vec::new();
-    for pending in desired {
-        let live = pending
-            .api(ctx, &namespace)
-            .get_opt(&pending.object.name_any())
-            .await
-            .map_err(|source| pending.error(source))?;
-        let same = live
-            .as_ref()
-            .is_some_and(|live| hash::stamped_hash(live) == hash::stamped_hash(&pending.object));
-        if !same {
-            changed.push(pending);
-        }
+        push_if_changed(&mut changed, &caches.pdbs, &namespace, &pdb)?;
     }
     Ok(changed)
+}
+
+fn pdb_disabled(dc: &CassandraDatacenter) -> bool {
+    dc.annotations()
+        .get(annotations::DISABLE_PDB_CREATION)
+        .is_some_and(|v| v == "true")
+}
+
+fn push_if_changed<K>(
+    changed: &mut Vec<Pending>,
+    cache: &Cache<K>,
+    namespace: &str,
+    desired: &K,
+) -> Result<(), ChildrenError>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + 'static,
+{
+    let live = cache.get(namespace, &desired.name_any());
+    let same = live
+        .as_ref()
+        .is_some_and(|live| hash::stamped_hash(live.as_ref()) == hash::stamped_hash(desired));
+    if !same {
+        changed.push(Pending::of(desired)?);
+    }
+    Ok(())
 }
 
 /// Writes the `changed` children; returns how many objects were written.
@@ -164,13 +176,20 @@ pub async fn apply_children(
 ) -> Result<usize, ChildrenError> {
     let namespace = dc.namespace().unwrap_or_default();
     for pending in changed {
-        apply(
+        let written = apply(
             &pending.api(ctx, &namespace),
             FIELD_MANAGER,
             &pending.object,
         )
         .await
         .map_err(|source| pending.error(source))?;
+        let caches = &ctx.caches;
+        match pending.resource.kind.as_str() {
+            "Service" => caches.services.wrote(&written.metadata),
+            "EndpointSlice" => caches.endpoint_slices.wrote(&written.metadata),
+            "PodDisruptionBudget" => caches.pdbs.wrote(&written.metadata),
+            _ => {}
+        }
     }
     Ok(changed.len())
 }
@@ -203,16 +222,15 @@ pub async fn delete_unwanted_children(
         let name = name.to_owned();
         move |source| ChildrenError::Delete { kind, name, source }
     };
-    let live = slices
-        .list(&ListParams::default().labels(&format!(
-            "{}={service}",
-            build::services::SERVICE_NAME_LABEL
-        )))
-        .await
-        .map_err(failed("EndpointSlice", &service))?;
+    let selector = BTreeMap::from([(
+        build::services::SERVICE_NAME_LABEL.to_owned(),
+        service.clone(),
+    )]);
     let mut deleted = 0;
-    for slice in live
-        .items
+    for slice in ctx
+        .caches
+        .endpoint_slices
+        .list(&namespace, &selector)
         .iter()
         .filter(|s| owned(&s.metadata) && !wanted.contains(&s.name_any()))
     {
@@ -222,18 +240,11 @@ pub async fn delete_unwanted_children(
             .map_err(failed("EndpointSlice", &name))?;
         deleted += 1;
     }
-    let pdb_disabled = dc
-        .annotations()
-        .get(annotations::DISABLE_PDB_CREATION)
-        .is_some_and(|v| v == "true");
-    if pdb_disabled {
-        let pdbs = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace);
+    if pdb_disabled(dc) {
         let name = build::pdb::pod_disruption_budget(dc)?.name_any();
-        let live = pdbs
-            .get_opt(&name)
-            .await
-            .map_err(failed("PodDisruptionBudget", &name))?;
+        let live = ctx.caches.pdbs.get(&namespace, &name);
         if live.is_some_and(|pdb| owned(&pdb.metadata)) {
+            let pdbs = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace);
             delete_if_present(&pdbs, &name, &DeleteParams::default())
                 .await
                 .map_err(failed("PodDisruptionBudget", &name))?;

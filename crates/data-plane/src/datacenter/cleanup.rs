@@ -83,16 +83,9 @@ pub async fn follow(
         let mut open = Vec::new();
         for reference in tracked {
             let name = reference.name.clone().unwrap_or_default();
-            let task = tasks
-                .get_opt(&name)
-                .await
-                .map_err(|source| CleanupError::Kube {
-                    what: "read",
-                    name: name.clone(),
-                    source,
-                })?;
+            let task = ctx.caches.tasks.get(&namespace, &name);
             // A task deleted by hand is waited for no more.
-            if task.is_some_and(|t| !finished(&t)) {
+            if task.is_some_and(|t| t.decoded().is_ok_and(|t| !finished(t))) {
                 open.push(reference);
             }
         }
@@ -113,7 +106,8 @@ pub async fn follow(
     let task = cleanup_task::cleanup_task(dc)?;
     let name = task.name_any();
     match tasks.create(&PostParams::default(), &task).await {
-        Ok(_) => {
+        Ok(created) => {
+            ctx.caches.tasks.wrote(&created.metadata);
             ctx.events
                 .publish(
                     &dc.object_ref(&()),

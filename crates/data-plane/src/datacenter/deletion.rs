@@ -120,7 +120,8 @@ pub async fn patch_finalizer(
         meta.namespace.as_deref().unwrap_or_default(),
     );
     let name = meta.name.clone().unwrap_or_default();
-    api.patch_metadata(&name, &PatchParams::default(), &Patch::Merge(&patch))
+    let written = api
+        .patch_metadata(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|source| DeletionError::Kube {
             what: format!(
@@ -129,6 +130,7 @@ pub async fn patch_finalizer(
             ),
             source,
         })?;
+    ctx.caches.datacenters.wrote(&written.metadata);
     Ok(true)
 }
 
@@ -137,6 +139,7 @@ pub fn forget(ctx: &Context, uid: &str) {
     ctx.roles.forget(uid);
     ctx.seeds.forget(uid);
     ctx.ignored.forget(uid);
+    ctx.reported.forget(uid);
 }
 
 /// One pass of the deletion, once no decommission is wanted: stops the pods, deletes the claims
@@ -160,13 +163,14 @@ pub async fn stop_and_release(
     for sts in &running {
         let name = sts.name_any();
         let patch = serde_json::json!({ "spec": { "replicas": 0 } });
-        statefulsets
+        let stopped = statefulsets
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|source| DeletionError::Kube {
                 what: format!("scale StatefulSet {name} to 0"),
                 source,
             })?;
+        ctx.caches.statefulsets.wrote(&stopped.metadata);
     }
     if !running.is_empty() {
         ctx.events

@@ -19,22 +19,20 @@ pub mod users;
 pub mod validate;
 
 use std::{
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use futures::StreamExt;
 use k8s_openapi::{
-    api::{
-        apps::v1::StatefulSet,
-        core::v1::{Pod, Secret, Service},
-        policy::v1::PodDisruptionBudget,
-    },
+    api::core::v1::{Secret, Service},
     apimachinery::pkg::apis::meta::v1::Time,
 };
 use k8ssandra_api::{
     cassandra::{CassandraDatacenter, condition},
-    conditions, labels,
+    conditions,
+    control::CassandraTask,
+    labels,
 };
 use k8ssandra_mgmt_api::ClientSettings;
 use k8ssandra_reconcile::{
@@ -42,20 +40,18 @@ use k8ssandra_reconcile::{
     backoff::BackoffPolicy,
     events::{EventPublisher, Severity},
     metrics::ReconcileMetrics,
-    scope::{now, scoped_api},
+    scope::now,
     tolerant::{Tolerant, UndecodableReporter},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    runtime::{
-        Controller, WatchStreamExt,
-        controller::Action as Requeue,
-        reflector::{self, ObjectRef, Store},
-        watcher,
-    },
+    runtime::{Controller, controller::Action as Requeue, reflector::ObjectRef},
 };
 
-use crate::build::images::ImageConfig;
+use crate::{
+    build::images::ImageConfig,
+    caches::{Caches, Feeds},
+};
 use operations::NodeCalls;
 
 /// Field manager of every write of this controller.
@@ -114,17 +110,16 @@ pub struct Context {
     pub admitted: admission::Admitted,
     /// The generation of each StatefulSet after this operator's last write.
     pub written: operations::WrittenGenerations,
-    /// The watch cache of every datacenter (set once the controller runs).
-    pub datacenters: OnceLock<Store<Tolerant<CassandraDatacenter>>>,
-    /// The watch cache of the Secrets datacenters read (labelled watched; set once the
-    /// controller runs).
-    pub secrets: OnceLock<Store<Secret>>,
+    /// The watch caches a pass reads.
+    pub caches: Caches,
     /// The role set each datacenter last had upserted.
     pub roles: done::LastDone,
     /// The seed set each datacenter's nodes last reloaded.
     pub seeds: done::LastDone,
     /// The annotations without effect each datacenter was last told about.
     pub ignored: done::LastDone,
+    /// The problems without a condition (an outdated CRD) each datacenter was told about.
+    pub reported: done::LastDone,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -136,6 +131,7 @@ impl Context {
     #[must_use]
     pub fn new(
         client: Client,
+        caches: Caches,
         mgmt: ClientSettings,
         metrics: ReconcileMetrics,
         timings: Timings,
@@ -145,11 +141,11 @@ impl Context {
             undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
             admitted: admission::Admitted::default(),
             written: operations::WrittenGenerations::default(),
-            datacenters: OnceLock::new(),
-            secrets: OnceLock::new(),
+            caches,
             roles: done::LastDone::default(),
             seeds: done::LastDone::default(),
             ignored: done::LastDone::default(),
+            reported: done::LastDone::default(),
             events,
             client,
             mgmt,
@@ -164,9 +160,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Observing failed.
+    /// The watch caches cannot be read yet.
     #[error(transparent)]
-    Observe(#[from] observe::ObserveError),
+    Cache(#[from] crate::caches::NotReady),
     /// A child could not be applied.
     #[error(transparent)]
     Children(#[from] children::ChildrenError),
@@ -197,6 +193,13 @@ pub enum Error {
     /// The status could not be written.
     #[error("could not write the status: {0}")]
     Status(#[source] kube::Error),
+    /// The installed CRD does not declare fields of the status (upstream's CRD is installed).
+    #[error(
+        "could not write the status: the installed CassandraDatacenter CRD does not declare \
+         what this operator writes ({0}); install this operator's CRDs (`k8ssandra-operator crd | \
+         kubectl apply --server-side --force-conflicts -f -`), see docs/data-plane.md, Taking over"
+    )]
+    OutdatedCrd(String),
 }
 
 impl Error {
@@ -204,7 +207,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Observe(_) => "observe",
+            Self::Cache(_) => "cache",
             Self::Children(_) => "children",
             Self::Secrets(_) => "secrets",
             Self::Users(_) => "users",
@@ -215,65 +218,34 @@ impl Error {
             Self::Storage(_) => "storage",
             Self::Act(_) => "act",
             Self::Status(_) => "status",
+            Self::OutdatedCrd(_) => "outdated_crd",
         }
     }
 }
 
-/// Runs the controller until the watches end; `namespace` limits it to one namespace.
-pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
-    let client = ctx.client.clone();
-    let owned = watcher::Config::default().labels(&format!(
-        "{}={}",
-        labels::MANAGED_BY,
-        labels::DATA_PLANE_MANAGER
-    ));
-    // Datacenters are watched tolerantly: one that cannot be read is reported on itself and
-    // the others carry on.
-    let controller = Controller::new(
-        scoped_api::<Tolerant<CassandraDatacenter>>(client.clone(), namespace),
-        watcher::Config::default(),
-    );
-    let _ = ctx.datacenters.set(controller.store());
-    // Only the Secrets a datacenter reads are cached: the users step labels them.
-    let (secrets, writer) = reflector::store::<Secret>();
-    let _ = ctx.secrets.set(secrets);
-    let secret_changes = reflector::reflector(
-        writer,
-        watcher(
-            scoped_api::<Secret>(client.clone(), namespace),
-            watcher::Config::default().labels(&format!("{}=true", labels::WATCHED)),
-        ),
+/// The controller, triggered by the `feeds` it subscribes to; it runs until they end.
+pub fn run(ctx: Arc<Context>, feeds: &mut Feeds) -> impl Future<Output = ()> + use<> {
+    let controller = Controller::for_stream(
+        feeds.datacenters.subscribe(),
+        ctx.caches.datacenters.store(),
     )
-    .default_backoff()
-    .touched_objects();
+    .watches_stream(feeds.secrets.subscribe(), watching_datacenters)
+    .owns_stream(feeds.statefulsets.subscribe())
+    // The cluster's seed Service has every datacenter of the cluster as an owner.
+    .watches_stream(feeds.services.subscribe(), owning_datacenters)
+    .owns_stream(feeds.pdbs.subscribe())
+    .owns_stream(feeds.endpoint_slices.subscribe())
+    .watches_stream(feeds.pods.subscribe(), datacenter_of_labelled)
+    .watches_stream(feeds.claims.subscribe(), datacenter_of_labelled)
+    // A cleanup task that ends lets ScalingUp end.
+    .watches_stream(feeds.tasks.subscribe(), datacenter_of_task);
     controller
-        .watches_stream(secret_changes, watching_datacenters)
-        .owns(
-            scoped_api::<StatefulSet>(client.clone(), namespace),
-            owned.clone(),
-        )
-        // The cluster's seed Service has every datacenter of the cluster as an owner.
-        .watches(
-            scoped_api::<Service>(client.clone(), namespace),
-            owned.clone(),
-            owning_datacenters,
-        )
-        .owns(
-            scoped_api::<PodDisruptionBudget>(client.clone(), namespace),
-            owned,
-        )
-        .watches(
-            scoped_api::<Pod>(client, namespace),
-            watcher::Config::default().labels(labels::DATACENTER),
-            datacenter_of_pod,
-        )
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");
             }
         })
-        .await;
 }
 
 /// The datacenters a Secret's watched-by annotation lists.
@@ -299,10 +271,8 @@ fn owning_datacenters(service: Service) -> Vec<ObjectRef<Tolerant<CassandraDatac
 
 /// The other datacenters of the namespace, from the watch cache.
 fn peers(ctx: &Context, dc: &CassandraDatacenter) -> Vec<Arc<Tolerant<CassandraDatacenter>>> {
-    let Some(store) = ctx.datacenters.get() else {
-        return Vec::new();
-    };
-    store
+    ctx.caches
+        .datacenters
         .state()
         .into_iter()
         .filter(|other| {
@@ -313,10 +283,21 @@ fn peers(ctx: &Context, dc: &CassandraDatacenter) -> Vec<Arc<Tolerant<CassandraD
         .collect()
 }
 
-/// The datacenter a pod belongs to, from its datacenter label.
-fn datacenter_of_pod(pod: Pod) -> Option<ObjectRef<Tolerant<CassandraDatacenter>>> {
-    let name = pod.labels().get(labels::DATACENTER)?;
-    Some(ObjectRef::new(name).within(&pod.namespace()?))
+/// The datacenter a task runs on (always in the task's namespace).
+fn datacenter_of_task(
+    task: Tolerant<CassandraTask>,
+) -> Option<ObjectRef<Tolerant<CassandraDatacenter>>> {
+    let task = task.decoded().ok()?;
+    let name = task.spec.datacenter.name.as_deref()?;
+    Some(ObjectRef::new(name).within(&task.namespace()?))
+}
+
+/// The datacenter a pod or a volume claim belongs to, from its datacenter label.
+fn datacenter_of_labelled<K: Resource>(
+    object: K,
+) -> Option<ObjectRef<Tolerant<CassandraDatacenter>>> {
+    let name = object.labels().get(labels::DATACENTER)?;
+    Some(ObjectRef::new(name).within(&object.namespace()?))
 }
 
 /// One pass over a datacenter.
@@ -327,9 +308,18 @@ pub async fn reconcile(
     object: Arc<Tolerant<CassandraDatacenter>>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
+    ctx.caches.settle().await?;
+    // The datacenter as the cache holds it now, this operator's last status write included.
+    let Some(object) = ctx
+        .caches
+        .datacenters
+        .get(&object.namespace().unwrap_or_default(), &object.name_any())
+    else {
+        return Ok(Requeue::await_change());
+    };
     // A datacenter that cannot be read cannot be taken down step by step: its finalizer goes so
     // that the deletion is not blocked, and its volume claims are kept.
-    if let Tolerant::Undecodable { metadata, .. } = object.as_ref()
+    if let Tolerant::Undecodable { metadata, .. } = &*object
         && metadata.deletion_timestamp.is_some()
     {
         deletion::patch_finalizer(&ctx, metadata, false).await?;
@@ -364,8 +354,9 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     }
     deletion::patch_finalizer(ctx, dc.meta(), true).await?;
     note_ignored_annotations(ctx, dc).await;
-    let mgmt = crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, dc).await;
-    let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await?;
+    let mgmt =
+        crate::mgmt_access::settings_for(&ctx.client, &ctx.caches.secrets, &ctx.mgmt, dc).await;
+    let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await;
     let access_problem = mgmt.as_ref().err().map(|error| validate::Problem {
         reason: error.reason(),
         message: error.to_string(),
@@ -391,7 +382,7 @@ async fn pass(dc: &CassandraDatacenter, ctx: &Context) -> Result<Requeue, Error>
     // Nothing is written unless the API server admits all of it.
     let peers = peers(ctx, dc);
     let peers: Vec<&CassandraDatacenter> = peers.iter().filter_map(|p| p.decoded().ok()).collect();
-    let changed = children::changed_children(ctx, dc, &peers).await?;
+    let changed = children::changed_children(ctx, dc, &peers)?;
     let statefulsets = admission::pending_statefulsets(dc, &observed.statefulsets, &ctx.images)
         .map_err(admission::AdmissionError::from)?;
     if let Some(problem) = admission::dry_run(ctx, dc, &changed, &statefulsets).await? {
@@ -487,8 +478,9 @@ async fn delete(ctx: &Context, dc: &CassandraDatacenter, now: Time) -> Result<Re
         deletion::forget(ctx, &dc.uid().unwrap_or_default());
         return Ok(Requeue::await_change());
     }
-    let mgmt = crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, dc).await;
-    let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await?;
+    let mgmt =
+        crate::mgmt_access::settings_for(&ctx.client, &ctx.caches.secrets, &ctx.mgmt, dc).await;
+    let observed = observe::observe(ctx, dc, mgmt.as_ref().ok()).await;
     if let Ok(mgmt) = &mgmt
         && deletion::decommissions(dc, observed.gossip.as_ref())
     {
@@ -617,8 +609,38 @@ async fn write_status(
     let body = serde_json::to_value(&desired).unwrap_or_default();
     let api: Api<CassandraDatacenter> =
         Api::namespaced(ctx.client.clone(), &dc.namespace().unwrap_or_default());
-    apply_status(&api, FIELD_MANAGER, &dc.name_any(), &body)
-        .await
-        .map_err(Error::Status)?;
+    let written = match apply_status(&api, FIELD_MANAGER, &dc.name_any(), &body).await {
+        Ok(written) => written,
+        Err(kube::Error::Api(status))
+            if status.message.contains("field not declared in schema") =>
+        {
+            let error = Error::OutdatedCrd(status.message);
+            report_outdated_crd(ctx, dc, &error).await;
+            return Err(error);
+        }
+        Err(error) => return Err(Error::Status(error)),
+    };
+    ctx.caches.datacenters.wrote(written.meta());
     Ok(())
+}
+
+/// Says once per operator run, with a Warning Event, that the installed CRD is not this
+/// operator's (a takeover from upstream whose CRD upgrade was skipped). Nothing else is
+/// refused: the pass acts as it would, and only its status waits for the CRD.
+async fn report_outdated_crd(ctx: &Context, dc: &CassandraDatacenter, error: &Error) {
+    let uid = dc.uid().unwrap_or_default();
+    let print = done::fingerprint([b"outdated-crd".as_slice()]);
+    if ctx.reported.is_current(&uid, &print) {
+        return;
+    }
+    ctx.events
+        .publish(
+            &dc.object_ref(&()),
+            Severity::Warning,
+            "OutdatedCRD",
+            "Status",
+            error.to_string(),
+        )
+        .await;
+    ctx.reported.record(&uid, print);
 }

@@ -3,7 +3,7 @@
 //! planner's input.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -17,7 +17,8 @@ use k8ssandra_api::{
     conditions, labels, names,
 };
 use k8ssandra_mgmt_api::{ClientSettings, EndpointStates, JobStatus, NodeStatus};
-use kube::{Api, ResourceExt, api::ListParams};
+use k8ssandra_reconcile::cache::Cache;
+use kube::{Resource, ResourceExt};
 
 use super::{
     Context,
@@ -25,19 +26,6 @@ use super::{
     plan::{NodeState, NodeView, PlanInput, RackView, StatefulSetView},
 };
 use crate::build::{self, BuildError, hash, images::ImageConfig};
-
-/// Why the pass could not observe the datacenter.
-#[derive(Debug, thiserror::Error)]
-pub enum ObserveError {
-    /// A list request failed.
-    #[error("could not list the datacenter's {kind}: {source}")]
-    List {
-        /// What was listed.
-        kind: &'static str,
-        /// The API error.
-        source: kube::Error,
-    },
-}
 
 /// What one pass read.
 #[derive(Clone, Debug, Default)]
@@ -54,51 +42,34 @@ pub struct Observed {
     pub edited: Vec<String>,
 }
 
-/// The label selector of everything the datacenter owns.
+/// The labels of everything the datacenter owns.
 #[must_use]
-pub fn selector(dc: &CassandraDatacenter) -> String {
+pub fn selector(dc: &CassandraDatacenter) -> BTreeMap<String, String> {
     labels::datacenter_labels(&dc.spec.cluster_name, &dc.label_resource_name())
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
-/// Reads the datacenter's objects, the ring, and how pending decommission jobs went.
-///
-/// # Errors
-/// When a list request fails.
+/// The datacenter's objects of one cache, as owned copies.
+fn owned<K>(cache: &Cache<K>, dc: &CassandraDatacenter) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    cache
+        .list(&dc.namespace().unwrap_or_default(), &selector(dc))
+        .into_iter()
+        .map(|object| (*object).clone())
+        .collect()
+}
+
+/// Reads the datacenter's objects from the watch caches, then the ring and how pending
+/// decommission jobs went from the Management API.
 pub async fn observe(
     ctx: &Context,
     dc: &CassandraDatacenter,
     mgmt: Option<&ClientSettings>,
-) -> Result<Observed, ObserveError> {
-    let namespace = dc.namespace().unwrap_or_default();
-    let params = ListParams::default().labels(&selector(dc));
-    let statefulsets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace)
-        .list(&params)
-        .await
-        .map_err(|source| ObserveError::List {
-            kind: "StatefulSets",
-            source,
-        })?
-        .items;
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace)
-        .list(&params)
-        .await
-        .map_err(|source| ObserveError::List {
-            kind: "pods",
-            source,
-        })?
-        .items;
-    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace)
-        .list(&params)
-        .await
-        .map_err(|source| ObserveError::List {
-            kind: "PersistentVolumeClaims",
-            source,
-        })?
-        .items;
+) -> Observed {
+    let statefulsets = owned(&ctx.caches.statefulsets, dc);
+    let pods = owned(&ctx.caches.pods, dc);
+    let claims = owned(&ctx.caches.claims, dc);
     // Without a way to reach the Management API (its TLS Secret is wrong), the ring is unknown.
     let mut gossip = None;
     if let Some(mgmt) = mgmt {
@@ -112,13 +83,13 @@ pub async fn observe(
         .filter(|sts| edited_by_hand(sts) && !ctx.written.is_current(sts))
         .map(ResourceExt::name_any)
         .collect();
-    Ok(Observed {
+    Observed {
         statefulsets,
         pods,
         claims,
         gossip,
         edited,
-    })
+    }
 }
 
 /// The ring, from the first ready pod that answers.

@@ -117,9 +117,10 @@ pub async fn create_superuser_secret(
     let Some(secret) = superuser_secret::superuser_secret(dc, &random) else {
         return Ok(0);
     };
-    apply(&api, FIELD_MANAGER, &secret)
+    let written = apply(&api, FIELD_MANAGER, &secret)
         .await
         .map_err(error("create"))?;
+    ctx.caches.secrets.wrote(&written.metadata);
     if has_run(dc) {
         ctx.events
             .publish(

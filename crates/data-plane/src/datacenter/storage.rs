@@ -264,7 +264,7 @@ pub async fn grow(
                     )
                     .await
                 {
-                    Ok(_) => {}
+                    Ok(grown) => ctx.caches.claims.wrote(&grown.metadata),
                     Err(kube::Error::Api(status)) if (400..500).contains(&status.code) => {
                         return Ok(Some(Problem {
                             reason: "StorageExpansionRefused",
@@ -370,6 +370,7 @@ async fn recreate(
         .await
         .map_err(kube_error(format!("create StatefulSet {name}")))?;
     ctx.written.record(&created);
+    ctx.caches.statefulsets.wrote(&created.metadata);
     ctx.events
         .publish(
             &dc.object_ref(&()),

@@ -18,7 +18,6 @@ use k8ssandra_reconcile::events::Severity;
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::reflector::Store,
 };
 
 use super::{
@@ -150,8 +149,9 @@ fn marking(secret: &Secret, dc: &CassandraDatacenter, add: bool) -> Option<serde
 }
 
 /// The datacenter's role Secrets that exist, read from the watch cache once they are marked,
-/// and marked (one merge patch each) when they are not yet. Secrets it no longer reads are
-/// unmarked.
+/// and marked (one merge patch each) when they are not yet. The Management API client Secret
+/// (`managementApiAuth.manual`) is marked too, so that it is read from the cache and its rotation
+/// starts a pass. Secrets it no longer reads are unmarked.
 ///
 /// # Errors
 /// When a Secret cannot be read or marked.
@@ -159,35 +159,50 @@ pub async fn read_role_secrets(
     ctx: &Context,
     dc: &CassandraDatacenter,
 ) -> Result<Vec<(RoleSecret, Secret)>, UsersError> {
-    let namespace = dc.namespace().unwrap_or_default();
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
     let wanted = role_secrets(dc);
     let mut found = Vec::new();
     for role in &wanted {
-        let cached = cached_secret(ctx.secrets.get(), &namespace, &role.secret);
-        let secret = match cached {
-            Some(secret) if marking(&secret, dc, true).is_none() => secret,
-            _ => {
-                let Some(live) = api
-                    .get_opt(&role.secret)
-                    .await
-                    .map_err(kube_error("read", &role.secret))?
-                else {
-                    continue;
-                };
-                if let Some(patch) = marking(&live, dc, true) {
-                    api.patch(&role.secret, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map_err(kube_error("mark", &role.secret))?;
-                }
-                live
-            }
-        };
-        found.push((role.clone(), secret));
+        if let Some(secret) = read_marked(ctx, dc, &role.secret).await? {
+            found.push((role.clone(), secret));
+        }
+    }
+    let client_secret = crate::mgmt_access::client_secret_name(dc);
+    if let Some(name) = &client_secret {
+        read_marked(ctx, dc, name).await?;
     }
     // Secrets this datacenter read before and reads no more.
-    unmark(ctx, dc, |name| wanted.iter().any(|w| w.secret == name)).await?;
+    unmark(ctx, dc, |name| {
+        wanted.iter().any(|w| w.secret == name) || client_secret.as_deref() == Some(name)
+    })
+    .await?;
     Ok(found)
+}
+
+/// The Secret `name` of the datacenter's namespace, from the cache once it is marked as read by
+/// the datacenter, else read and marked; `None` when it does not exist.
+async fn read_marked(
+    ctx: &Context,
+    dc: &CassandraDatacenter,
+    name: &str,
+) -> Result<Option<Secret>, UsersError> {
+    let namespace = dc.namespace().unwrap_or_default();
+    if let Some(cached) = ctx.caches.secrets.get(&namespace, name)
+        && marking(&cached, dc, true).is_none()
+    {
+        return Ok(Some(Secret::clone(&cached)));
+    }
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+    let Some(live) = api.get_opt(name).await.map_err(kube_error("read", name))? else {
+        return Ok(None);
+    };
+    if let Some(patch) = marking(&live, dc, true) {
+        let marked = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_error("mark", name))?;
+        ctx.caches.secrets.wrote(marked.meta());
+    }
+    Ok(Some(live))
 }
 
 /// Takes the datacenter off every Secret it was marked on (it is being deleted).
@@ -204,34 +219,26 @@ async fn unmark(
     dc: &CassandraDatacenter,
     keep: impl Fn(&str) -> bool,
 ) -> Result<(), UsersError> {
-    let Some(store) = ctx.secrets.get() else {
-        return Ok(());
-    };
     let namespace = dc.namespace().unwrap_or_default();
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-    for stale in store
-        .state()
-        .iter()
-        .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()) && !keep(&s.name_any()))
+    for stale in
+        ctx.caches.secrets.state().iter().filter(|s| {
+            s.namespace().as_deref() == Some(namespace.as_str()) && !keep(&s.name_any())
+        })
     {
         if let Some(patch) = marking(stale, dc, false) {
-            api.patch(
-                &stale.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(kube_error("unmark", &stale.name_any()))?;
+            let unmarked = api
+                .patch(
+                    &stale.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map_err(kube_error("unmark", &stale.name_any()))?;
+            ctx.caches.secrets.wrote(unmarked.meta());
         }
     }
     Ok(())
-}
-
-fn cached_secret(store: Option<&Store<Secret>>, namespace: &str, name: &str) -> Option<Secret> {
-    let store = store?;
-    store
-        .get(&kube::runtime::reflector::ObjectRef::new(name).within(namespace))
-        .map(|s| (*s).clone())
 }
 
 fn kube_error(what: &'static str, name: &str) -> impl FnOnce(kube::Error) -> UsersError {

@@ -247,7 +247,10 @@ impl Acting<'_> {
             .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(annotated) => {
+                self.ctx.caches.pods.wrote(&annotated.metadata);
+                Ok(())
+            }
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(source) => Err(ActError::Kube {
                 what: format!("annotate pod {pod} for replacement"),

@@ -28,17 +28,16 @@ use k8ssandra_reconcile::{
     apply::apply_status,
     events::{EventPublisher, Severity},
     metrics::ReconcileMetrics,
-    scope::{now, scoped_api},
+    scope::now,
     tolerant::{Tolerant, UndecodableReporter},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::DeleteParams,
-    runtime::{
-        Controller, controller::Action as Requeue, reflector::ObjectRef, reflector::Store, watcher,
-    },
+    runtime::{Controller, controller::Action as Requeue, reflector::ObjectRef, reflector::Store},
 };
 
+use crate::caches::{Caches, Feeds};
 use operations::TaskCalls;
 use plan::{Expiry, Outcome};
 use status::TaskState;
@@ -83,8 +82,8 @@ pub struct Context {
     pub events: EventPublisher,
     /// Reports tasks that cannot be read.
     pub undecodable: UndecodableReporter,
-    /// The watch cache of every task (set once the controller runs).
-    pub tasks: std::sync::OnceLock<Store<Tolerant<CassandraTask>>>,
+    /// The watch caches a pass reads.
+    pub caches: Caches,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
     /// Timings.
@@ -96,6 +95,7 @@ impl Context {
     #[must_use]
     pub fn new(
         client: Client,
+        caches: Caches,
         mgmt: ClientSettings,
         metrics: ReconcileMetrics,
         timings: Timings,
@@ -103,7 +103,7 @@ impl Context {
         let events = EventPublisher::new(client.clone(), "cass-operator");
         Self {
             undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
-            tasks: std::sync::OnceLock::new(),
+            caches,
             events,
             client,
             mgmt,
@@ -117,12 +117,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The task could not be read.
-    #[error("could not read the task: {0}")]
-    Read(#[source] kube::Error),
-    /// Observing failed.
+    /// The watch caches cannot be read yet.
     #[error(transparent)]
-    Observe(#[from] observe::ObserveError),
+    Cache(#[from] crate::caches::NotReady),
     /// An action failed.
     #[error(transparent)]
     Act(#[from] act::ActError),
@@ -139,8 +136,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Read(_) => "read",
-            Self::Observe(_) => "observe",
+            Self::Cache(_) => "cache",
             Self::Act(_) => "act",
             Self::Status(_) => "status",
             Self::Delete(_) => "delete",
@@ -148,29 +144,19 @@ impl Error {
     }
 }
 
-/// Runs the controller until the watches end; `namespace` limits it to one namespace.
-pub async fn run(ctx: Arc<Context>, namespace: Option<&str>) {
-    let client = ctx.client.clone();
-    // Tasks are watched tolerantly: one that cannot be read is reported on itself and the
-    // others carry on.
-    let tasks = scoped_api::<Tolerant<CassandraTask>>(client.clone(), namespace);
-    let pods = scoped_api::<Pod>(client, namespace);
-    let controller = Controller::new(tasks, watcher::Config::default());
-    let store = controller.store();
-    let _ = ctx.tasks.set(store.clone());
-    controller
-        .watches(
-            pods,
-            watcher::Config::default().labels(labels::DATACENTER),
-            move |pod| tasks_of_pod(&store, &pod),
-        )
+/// The controller, triggered by the `feeds` it subscribes to; it runs until they end.
+pub fn run(ctx: Arc<Context>, feeds: &mut Feeds) -> impl Future<Output = ()> + use<> {
+    let store = ctx.caches.tasks.store();
+    Controller::for_stream(feeds.tasks.subscribe(), store.clone())
+        .watches_stream(feeds.pods.subscribe(), move |pod| {
+            tasks_of_pod(&store, &pod)
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");
             }
         })
-        .await;
 }
 
 /// The unfinished tasks on the datacenter of a pod, so that a restart follows its pod at once.
@@ -211,6 +197,16 @@ pub async fn reconcile(
     object: Arc<Tolerant<CassandraTask>>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
+    ctx.caches.settle().await?;
+    // The task as the cache holds it now: its status is the record of what was done, and this
+    // operator's last status write is in it.
+    let Some(object) = ctx
+        .caches
+        .tasks
+        .get(&object.namespace().unwrap_or_default(), &object.name_any())
+    else {
+        return Ok(Requeue::await_change());
+    };
     let Some(task) = ctx
         .undecodable
         .decoded_or_report(&object)
@@ -229,58 +225,47 @@ fn error_policy(task: Arc<Tolerant<CassandraTask>>, error: &Error, ctx: Arc<Cont
     Requeue::requeue(ctx.timings.error_requeue)
 }
 
-async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
-    if cached.meta().deletion_timestamp.is_some() {
-        ctx.calls.forget_task(&cached.uid().unwrap_or_default());
+async fn pass(task: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
+    if task.meta().deletion_timestamp.is_some() {
+        ctx.calls.forget_task(&task.uid().unwrap_or_default());
         return Ok(Requeue::await_change());
     }
-    let api: Api<CassandraTask> =
-        Api::namespaced(ctx.client.clone(), &cached.namespace().unwrap_or_default());
-    // The watch cache may not show this controller's last status write yet; the status is the
-    // record of what was done, so read it afresh.
-    let Some(task) = api.get_opt(&cached.name_any()).await.map_err(Error::Read)? else {
-        return Ok(Requeue::await_change());
-    };
     let now = now();
     if task
         .status
         .as_ref()
         .is_some_and(|s| s.completion_time.is_some())
     {
-        return expire(ctx, &api, &task, &now).await;
+        return expire(ctx, task, &now).await;
     }
     if let Some(at) = &task.spec.template.scheduled_time
         && let Some(wait) = plan::scheduled_wait(Some(at), &now)
     {
         let state = TaskState::Scheduled(at);
-        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        write_status(ctx, task, &state, observe::records(task), &now).await?;
         // A second late rather than early: times are whole seconds.
         return Ok(Requeue::requeue(wait + Duration::from_secs(1)));
     }
-    let operation = match validate::validate(&task) {
+    let operation = match validate::validate(task) {
         Ok(operation) => operation,
         Err(problem) => {
             write_status(
                 ctx,
-                &task,
+                task,
                 &TaskState::Invalid(&problem),
-                observe::records(&task),
+                observe::records(task),
                 &now,
             )
             .await?;
             return Ok(Requeue::requeue(ctx.timings.poll));
         }
     };
-    let command = validate::job(&task)
+    let command = validate::job(task)
         .map(|j| validate::command_name(j.command))
         .unwrap_or_default();
-    let others = ctx
-        .tasks
-        .get()
-        .map(|store| store.state())
-        .unwrap_or_default();
+    let others = ctx.caches.tasks.state();
     let others: Vec<&CassandraTask> = others.iter().filter_map(|t| t.decoded().ok()).collect();
-    if let Some(blocker) = plan::blocking_task(&task, &others, &now) {
+    if let Some(blocker) = plan::blocking_task(task, &others, &now) {
         let state = TaskState::Pending {
             reason: "WaitingForOtherTask",
             message: format!(
@@ -290,18 +275,18 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
                 task.spec.datacenter.name.as_deref().unwrap_or_default()
             ),
         };
-        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        write_status(ctx, task, &state, observe::records(task), &now).await?;
         return Ok(Requeue::requeue(ctx.timings.poll));
     }
 
-    let observed = observe::observe(ctx, &task).await?;
+    let observed = observe::observe(ctx, task).await;
     let Some(dc) = &observed.datacenter else {
-        let (namespace, name) = observe::datacenter_ref(&task);
+        let (namespace, name) = observe::datacenter_ref(task);
         let state = TaskState::Pending {
             reason: "DatacenterNotFound",
             message: format!("CassandraDatacenter {namespace}/{name} does not exist"),
         };
-        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        write_status(ctx, task, &state, observe::records(task), &now).await?;
         return Ok(Requeue::requeue(ctx.timings.wait));
     };
     if let Some(message) = &observed.access_error {
@@ -309,10 +294,10 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
             reason: "ManagementApiAuthInvalid",
             message: message.clone(),
         };
-        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        write_status(ctx, task, &state, observe::records(task), &now).await?;
         return Ok(Requeue::requeue(ctx.timings.wait));
     }
-    let input = observe::plan_input(&task, &operation, dc, &observed, &ctx.calls);
+    let input = observe::plan_input(task, &operation, dc, &observed, &ctx.calls);
     if input.pods.is_empty() {
         // A datacenter without pods may be coming up; arguments that match none of its pods
         // will not match later either.
@@ -331,16 +316,16 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
         } else {
             TaskState::Invalid(&problem)
         };
-        write_status(ctx, &task, &state, observe::records(&task), &now).await?;
+        write_status(ctx, task, &state, observe::records(task), &now).await?;
         return Ok(Requeue::requeue(ctx.timings.wait));
     }
 
     let plan = plan::plan(&input);
     tracing::debug!(task = %task.name_any(), actions = ?plan.actions, "plan");
-    let mut records = observe::records(&task);
+    let mut records = observe::records(task);
     let acting = act::Acting {
         ctx,
-        task: &task,
+        task,
         command,
         operation: &operation,
         observed: &observed,
@@ -357,7 +342,7 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
                 pods: targets.len(),
                 waiting: &waiting,
             };
-            write_status(ctx, &task, &state, records, &now).await?;
+            write_status(ctx, task, &state, records, &now).await?;
             Ok(Requeue::requeue(ctx.timings.poll))
         }
         Outcome::Finished { failures } => {
@@ -365,7 +350,7 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
                 command,
                 failures: &failures,
             };
-            write_status(ctx, &task, &state, records, &now).await?;
+            write_status(ctx, task, &state, records, &now).await?;
             ctx.calls.forget_task(&task.uid().unwrap_or_default());
             // The next pass deletes it when its TTL is up.
             Ok(Requeue::requeue(ctx.timings.poll))
@@ -374,12 +359,9 @@ async fn pass(cached: &CassandraTask, ctx: &Context) -> Result<Requeue, Error> {
 }
 
 /// Deletes a finished task once its TTL is up.
-async fn expire(
-    ctx: &Context,
-    api: &Api<CassandraTask>,
-    task: &CassandraTask,
-    now: &Time,
-) -> Result<Requeue, Error> {
+async fn expire(ctx: &Context, task: &CassandraTask, now: &Time) -> Result<Requeue, Error> {
+    let api: Api<CassandraTask> =
+        Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
     let completion = task
         .status
         .as_ref()
@@ -424,9 +406,10 @@ async fn write_status(
     let body = serde_json::to_value(&desired).unwrap_or_default();
     let api: Api<CassandraTask> =
         Api::namespaced(ctx.client.clone(), &task.namespace().unwrap_or_default());
-    apply_status(&api, FIELD_MANAGER, &task.name_any(), &body)
+    let written = apply_status(&api, FIELD_MANAGER, &task.name_any(), &body)
         .await
         .map_err(Error::Status)?;
+    ctx.caches.tasks.wrote(written.meta());
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Observe: one read of what a task pass decides from (its datacenter, the datacenter's pods, and
-//! how the recorded jobs are going), then a pure translation into the planner's input.
+//! Observe: what a task pass decides from (its datacenter and the datacenter's pods, from the
+//! watch caches, and how the recorded jobs are going), then a pure translation into the
+//! planner's input.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use k8ssandra_api::{
     labels, names,
 };
 use k8ssandra_mgmt_api::{ClientSettings, JobStatus};
-use kube::{Api, ResourceExt, api::ListParams};
+use kube::ResourceExt;
 
 use super::{
     Context,
@@ -19,19 +20,6 @@ use super::{
     validate::Operation,
 };
 use crate::datacenter::observe::{is_ready, is_running, pod_ip, selector};
-
-/// Why the pass could not observe the task's datacenter.
-#[derive(Debug, thiserror::Error)]
-pub enum ObserveError {
-    /// A read failed.
-    #[error("could not read {what}: {source}")]
-    Read {
-        /// What was read.
-        what: String,
-        /// The API error.
-        source: kube::Error,
-    },
-}
 
 /// What one pass read.
 #[derive(Clone, Debug, Default)]
@@ -61,28 +49,28 @@ pub fn datacenter_ref(task: &CassandraTask) -> (String, String) {
 ///
 /// # Errors
 /// When a Kubernetes read fails (a Management API failure is an observation, not an error).
-pub async fn observe(ctx: &Context, task: &CassandraTask) -> Result<Observed, ObserveError> {
+pub async fn observe(ctx: &Context, task: &CassandraTask) -> Observed {
     let (namespace, name) = datacenter_ref(task);
-    let datacenter = Api::<CassandraDatacenter>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&name)
-        .await
-        .map_err(|source| ObserveError::Read {
-            what: format!("CassandraDatacenter {namespace}/{name}"),
-            source,
-        })?;
-    let Some(dc) = datacenter else {
-        return Ok(Observed::default());
+    // A datacenter that cannot be read is reported on itself; the task waits for it.
+    let Some(dc) = ctx
+        .caches
+        .datacenters
+        .get(&namespace, &name)
+        .and_then(|dc| dc.decoded().ok().cloned())
+    else {
+        return Observed::default();
     };
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace)
-        .list(&ListParams::default().labels(&selector(&dc)))
-        .await
-        .map_err(|source| ObserveError::Read {
-            what: format!("the pods of datacenter {namespace}/{name}"),
-            source,
-        })?
-        .items;
+    let pods: Vec<Pod> = ctx
+        .caches
+        .pods
+        .list(&namespace, &selector(&dc))
+        .into_iter()
+        .map(|pod| (*pod).clone())
+        .collect();
     let (mgmt, access_error) =
-        match crate::mgmt_access::settings_for(&ctx.client, &ctx.mgmt, &dc).await {
+        match crate::mgmt_access::settings_for(&ctx.client, &ctx.caches.secrets, &ctx.mgmt, &dc)
+            .await
+        {
             Ok(mgmt) => (Some(mgmt), None),
             Err(error) => (None, Some(error.to_string())),
         };
@@ -90,13 +78,13 @@ pub async fn observe(ctx: &Context, task: &CassandraTask) -> Result<Observed, Ob
         Some(mgmt) => poll_jobs(mgmt, task, &pods).await,
         None => BTreeMap::new(),
     };
-    Ok(Observed {
+    Observed {
         datacenter: Some(dc),
         pods,
         polls,
         mgmt,
         access_error,
-    })
+    }
 }
 
 /// Asks each running pod with a recorded job how the job goes.
