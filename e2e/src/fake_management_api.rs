@@ -13,7 +13,10 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8ssandra_api::{labels, names};
 use k8ssandra_mgmt_api::{
     Route,
-    fake::{FakeCluster, FakeNode, FakeTls, Fault, NodeEvent, NodeSpec, ReadinessChange, Times},
+    fake::{
+        FakeCluster, FakeNode, FakeTls, Fault, NodeEvent, NodeSpec, ReadinessChange, SeedCheck,
+        Times,
+    },
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -182,6 +185,25 @@ async fn serve_pods(
     }
 }
 
+/// Reads the pod's seed label when a start runs, as Cassandra resolves its seeds at start: the
+/// operator's label is seen even before its watch event reaches this harness.
+fn seed_label_check(client: &Client, namespace: &str, name: &str) -> SeedCheck {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let name = name.to_owned();
+    Arc::new(move || {
+        let pods = pods.clone();
+        let name = name.clone();
+        Box::pin(async move {
+            let pod = pods.get_opt(&name).await.ok().flatten()?;
+            Some(
+                pod.labels()
+                    .get(labels::SEED_NODE)
+                    .is_some_and(|v| v == "true"),
+            )
+        })
+    })
+}
+
 /// Starts the pod's fake node once it runs with an IP; stops it when the pod terminates; keeps
 /// its seed flag in step with the pod's seed label.
 async fn reconcile_pod(
@@ -233,7 +255,8 @@ async fn reconcile_pod(
         &data_id,
         ip,
     )
-    .seed(seed);
+    .seed(seed)
+    .seed_check(seed_label_check(client, &namespace, &name));
     let spec = match tls {
         Some(tls) => spec.tls(tls.clone()),
         None => spec,

@@ -53,10 +53,33 @@ async fn bring_up_of_the_three_rack_sample() {
         steady.len(),
         window.as_secs(),
         operator.passes() - passes,
-        if steady.is_empty() {
-            String::new()
-        } else {
-            format!(": {steady:?}")
-        }
+        listed(&steady)
     );
+    // One pass over the unchanged datacenter, triggered by an annotation.
+    operator.requests().clear();
+    let passes = operator.passes();
+    scenario
+        .annotate("dc1", "example.com/bench", "touched")
+        .await
+        .expect("annotated");
+    k8ssandra_e2e::wait::until("a pass", Duration::from_secs(30), || async {
+        (operator.passes() > passes).then_some(())
+    })
+    .await
+    .expect("the operator passes");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let quiet = operator.requests().all();
+    println!(
+        "one pass over the unchanged datacenter: {} requests{}",
+        quiet.len(),
+        listed(&quiet)
+    );
+}
+
+fn listed(requests: &[String]) -> String {
+    if requests.is_empty() {
+        String::new()
+    } else {
+        format!(": {requests:?}")
+    }
 }

@@ -9,12 +9,15 @@
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 use std::time::Duration;
 
 use k8ssandra_mgmt_api::fake::{
     DecommissionCheck, FakeCluster, FakeClusterConfig, FakeNode, FakeTls, Fault, NodeEvent,
-    NodeProcess, NodeSpec, NotReadyReason, ReadinessChange, Times,
+    NodeProcess, NodeSpec, NotReadyReason, ReadinessChange, SeedCheck, Times,
 };
 use k8ssandra_mgmt_api::{
     ClientSettings, ClusterHealth, Column, CompactRequest, ConsistencyLevel, CreateTableRequest,
@@ -425,6 +428,29 @@ async fn a_node_starts_only_with_a_seed_up() {
 }
 
 #[tokio::test]
+async fn whether_a_node_is_a_seed_is_decided_when_its_start_runs() {
+    let cluster = fast_cluster();
+    // The pod's seed label, as a harness would read it at start time.
+    let label = Arc::new(AtomicBool::new(false));
+    let check: SeedCheck = {
+        let label = Arc::clone(&label);
+        Arc::new(move || {
+            let seed = label.load(Ordering::SeqCst);
+            Box::pin(async move { Some(seed) })
+        })
+    };
+    let pod = "dc1-r1-sts-1";
+    let spec = NodeSpec::new(pod, "dc1", "r1", "pvc-1", ip(14, 1)).seed_check(check);
+    let a = cluster.start_node(spec).await.expect("fake node starts");
+    let ca = settings().client(pod, ip(14, 1));
+    ca.start(None).await.expect("launched");
+    assert!(a.exit_reason().is_some_and(|r| r.contains("seed")));
+    // Labelled a seed just before the next start: no watch event needed.
+    label.store(true, Ordering::SeqCst);
+    start_ready(&a, &ca).await;
+}
+
+#[tokio::test]
 async fn only_one_node_bootstraps_at_a_time() {
     let cluster = fast_cluster();
     let (a, ca) = node(&cluster, 3, 1, true).await;
@@ -559,12 +585,17 @@ async fn decommission_goes_leaving_then_left_then_out_of_the_ring() {
     );
     let pod = leaver.pod().to_string();
     leaver.shutdown().await;
-    let _again = cluster
+    let again = cluster
         .start_node(NodeSpec::new(&pod, "dc1", "r1", "pvc-4", ip(5, 4)))
         .await
         .expect("restart");
-    let error = client.start(None).await.expect_err("decommissioned volume");
-    assert!(error.to_string().contains("decommissioned"), "{error}");
+    assert_eq!(
+        client.start(None).await.expect("answered"),
+        StartOutcome::Started
+    );
+    let reason = again.exit_reason().unwrap_or_default();
+    assert!(reason.contains("decommissioned"), "{reason}");
+    assert!(!again.is_ready());
 }
 
 #[tokio::test]
@@ -577,17 +608,22 @@ async fn replace_ip_takes_over_the_dead_nodes_host_id() {
     let old_host_id = b.host_id().expect("host id");
     let old_ip = b.ip();
 
-    // Replacing a live node is refused.
+    // Replacing a live node or an unknown address fails as Cassandra does: the start is answered
+    // once the process is launched, and the process exits.
     let (r, cr) = node_in(&cluster, 6, 3, "dc1", "pvc-new", false).await;
-    let error = cr.start(Some(old_ip)).await.expect_err("b is alive");
-    assert!(error.to_string().contains("alive"), "{error}");
-    assert!(
-        cr.start(Some(ip(6, 99)))
-            .await
-            .expect_err("unknown ip")
-            .to_string()
-            .contains("gossip")
+    assert_eq!(
+        cr.start(Some(old_ip)).await.expect("answered"),
+        StartOutcome::Started
     );
+    let reason = r.exit_reason().unwrap_or_default();
+    assert!(reason.contains("alive"), "{reason}");
+    assert!(!r.is_ready());
+    assert_eq!(
+        cr.start(Some(ip(6, 99))).await.expect("answered"),
+        StartOutcome::Started
+    );
+    let reason = r.exit_reason().unwrap_or_default();
+    assert!(reason.contains("gossip"), "{reason}");
 
     b.shutdown().await;
     assert_eq!(

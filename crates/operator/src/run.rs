@@ -126,12 +126,18 @@ mod tests {
             "apiVersion: config.k8ssandra.io/v1beta1\nkind: ImageConfig\nimages:\n  system-logger: my/logger:1\n",
         )
         .expect("written");
-        assert_eq!(images(Some(&good)).expect("read").system_logger, "my/logger:1");
+        assert_eq!(
+            images(Some(&good)).expect("read").system_logger,
+            "my/logger:1"
+        );
 
         let bad = dir.join("bad.yaml");
         std::fs::write(&bad, "apiVersion: v1\nkind: ConfigMap\n").expect("written");
         let error = format!("{:#}", images(Some(&bad)).expect_err("refused"));
-        assert!(error.contains("bad.yaml") && error.contains("ImageConfig"), "{error}");
+        assert!(
+            error.contains("bad.yaml") && error.contains("ImageConfig"),
+            "{error}"
+        );
 
         let missing = dir.join("missing.yaml");
         let error = format!("{:#}", images(Some(&missing)).expect_err("refused"));

@@ -65,6 +65,13 @@ where
         self.store.get(&ObjectRef::new(name).within(namespace))
     }
 
+    /// The cache's version of `object` (a pass reads that one, not the one that triggered it).
+    #[must_use]
+    pub fn current(&self, object: &K) -> Option<Arc<K>> {
+        let meta = object.meta();
+        self.get(meta.namespace.as_deref()?, meta.name.as_deref()?)
+    }
+
     /// The objects of `namespace` that carry every label of `selector`, sorted by name as a list
     /// request would return them.
     #[must_use]

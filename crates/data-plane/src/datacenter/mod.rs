@@ -310,11 +310,7 @@ pub async fn reconcile(
 ) -> Result<Requeue, Error> {
     ctx.caches.settle().await?;
     // The datacenter as the cache holds it now, this operator's last status write included.
-    let Some(object) = ctx
-        .caches
-        .datacenters
-        .get(&object.namespace().unwrap_or_default(), &object.name_any())
-    else {
+    let Some(object) = ctx.caches.datacenters.current(&object) else {
         return Ok(Requeue::await_change());
     };
     // A datacenter that cannot be read cannot be taken down step by step: its finalizer goes so

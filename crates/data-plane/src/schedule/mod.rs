@@ -177,11 +177,7 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
     ctx.caches.settle().await?;
-    let Some(object) = ctx
-        .caches
-        .scheduled_tasks
-        .get(&object.namespace().unwrap_or_default(), &object.name_any())
-    else {
+    let Some(object) = ctx.caches.scheduled_tasks.current(&object) else {
         return Ok(Requeue::await_change());
     };
     let Some(schedule) = ctx
@@ -377,7 +373,7 @@ fn desired_status(
 ) -> ScheduledTaskStatus {
     let stored = schedule.status.clone().unwrap_or_default();
     let mut conditions = stored.conditions.clone().unwrap_or_default();
-    let condition = match problem {
+    let mut condition = match problem {
         Some(problem) => Condition::new(
             VALID,
             ConditionStatus::False,
@@ -391,15 +387,10 @@ fn desired_status(
             "the schedule is acted on",
         ),
     };
-    let mut condition = condition;
     condition.observed_generation = schedule.metadata.generation;
     conditions::set(&mut conditions, condition, now);
     ScheduledTaskStatus {
-        next_schedule: next.map(Time).or(if problem.is_some() {
-            None
-        } else {
-            stored.next_schedule
-        }),
+        next_schedule: next.map(Time),
         last_execution: stored.last_execution,
         conditions: Some(conditions),
     }

@@ -200,11 +200,7 @@ pub async fn reconcile(
     ctx.caches.settle().await?;
     // The task as the cache holds it now: its status is the record of what was done, and this
     // operator's last status write is in it.
-    let Some(object) = ctx
-        .caches
-        .tasks
-        .get(&object.namespace().unwrap_or_default(), &object.name_any())
-    else {
+    let Some(object) = ctx.caches.tasks.current(&object) else {
         return Ok(Requeue::await_change());
     };
     let Some(task) = ctx

@@ -5,10 +5,15 @@
 //! before `lifecycle/start` it answers liveness 200 and readiness 500, like the real image.
 //!
 //! Cassandra rules an operator depends on:
-//! - a node starts only if it is a seed or some seed is up (NORMAL and alive);
+//! - `lifecycle/start` answers 201 once the process is launched; a process that cannot start
+//!   exits afterwards ([`FakeNode::exit_reason`]) and the node never becomes ready: no seed up
+//!   (NORMAL and alive), another range movement under way, a decommissioned volume, a replacement
+//!   of a live or unknown node;
+//! - whether a node is a seed is decided when its start runs ([`NodeSpec::seed_check`], else the
+//!   flag [`FakeNode::set_seed`] keeps);
 //! - a new non-seed node bootstraps (`BOOT`, reported as joining) for
 //!   [`FakeTimings::bootstrap`], and only one range movement (bootstrap, replacement,
-//!   decommission) runs at a time: another new node's start answers 500;
+//!   decommission) runs at a time;
 //! - a node with data (same [`NodeSpec::data_id`]) restarts without bootstrap and keeps its host ID,
 //!   even on a new IP; `replace_ip` gives a node with empty disks the dead node's host ID and token;
 //! - decommission refuses when the rest of the datacenter could not hold every replica (see
@@ -39,7 +44,7 @@ pub use cluster::FakeCluster;
 pub use config::{DecommissionCheck, FakeClusterConfig, FakeTimings};
 pub use events::{NodeEvent, NotReadyReason, ReadinessChange};
 pub use faults::{Fault, Times};
-pub use server::{FakeNode, FakeTls, NodeSpec};
+pub use server::{FakeNode, FakeTls, NodeSpec, SeedCheck};
 pub use state::{FakeRole, NodeProcess};
 
 use std::net::SocketAddr;

@@ -1,7 +1,9 @@
 //! [`FakeNode`]: one Management API server on `<ip>:<port>`, plain or mutual TLS.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -50,8 +52,13 @@ impl std::fmt::Debug for FakeTls {
     }
 }
 
+/// Whether a node is a seed, asked when its start runs (Cassandra resolves its seed list then);
+/// `None` leaves the node's seed flag as it is.
+pub type SeedCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<bool>> + Send>> + Send + Sync>;
+
 /// Who a node is and where its server listens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeSpec {
     /// Pod name.
     pub pod: String,
@@ -72,6 +79,24 @@ pub struct NodeSpec {
     pub tls: Option<FakeTls>,
     /// Feature set; `None` is a server too old for the features endpoint (404, no v1 routes).
     pub features: Option<FeatureSet>,
+    /// Asked at each `lifecycle/start` whether the node is a seed.
+    pub seed_check: Option<SeedCheck>,
+}
+
+impl std::fmt::Debug for NodeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSpec")
+            .field("pod", &self.pod)
+            .field("datacenter", &self.datacenter)
+            .field("rack", &self.rack)
+            .field("data_id", &self.data_id)
+            .field("seed", &self.seed)
+            .field("ip", &self.ip)
+            .field("port", &self.port)
+            .field("tls", &self.tls.is_some())
+            .field("seed_check", &self.seed_check.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl NodeSpec {
@@ -90,7 +115,15 @@ impl NodeSpec {
                 features: Feature::all_known().into_iter().collect(),
                 ..FeatureSet::default()
             }),
+            seed_check: None,
         }
+    }
+
+    /// Decides whether the node is a seed when each start runs, with `check` (a test harness
+    /// reads the pod's current seed label).
+    pub fn seed_check(mut self, check: SeedCheck) -> Self {
+        self.seed_check = Some(check);
+        self
     }
 
     /// Marks the node as a seed (or not).
@@ -137,6 +170,7 @@ struct NodeContext {
     key: NodeKey,
     pod: String,
     ip: IpAddr,
+    seed_check: Option<SeedCheck>,
 }
 
 impl FakeNode {
@@ -169,6 +203,7 @@ impl FakeNode {
             key,
             pod: spec.pod,
             ip: spec.ip,
+            seed_check: spec.seed_check,
         };
         let server = tokio::spawn(serve(listener, acceptor, context));
         Ok(Self {
@@ -425,6 +460,12 @@ async fn process(context: NodeContext, route: Route, request: ParsedRequest) -> 
         }
         Some(Fault::Stall) => stall = true,
         None => {}
+    }
+    if route == Route::LifecycleStart
+        && let Some(check) = &context.seed_check
+        && let Some(seed) = check().await
+    {
+        context.shared.lock().set_seed(context.key, seed);
     }
     handlers::handle(&context.shared, context.key, route, &request, stall).await
 }

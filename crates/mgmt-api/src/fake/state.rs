@@ -554,15 +554,16 @@ impl ClusterState {
             .get(&identity.data_id)
             .cloned()
             .unwrap_or_default();
-        if data.decommissioned {
-            return Err(Refusal::new(
-                500,
-                "this node was decommissioned: it rejoins only with wiped data \
-                 (or cassandra.override_decommission)",
-            ));
-        }
         // As the Management API does, the start answers once the process is launched; a process
-        // that cannot join exits soon after, and the node never becomes ready.
+        // that cannot start exits soon after, and the node never becomes ready.
+        if data.decommissioned {
+            return self.exits(
+                key,
+                "This node was decommissioned and will not rejoin the ring unless \
+                 cassandra.override_decommission=true has been set, or all existing data is \
+                 removed and the node is bootstrapped again",
+            );
+        }
         if !seed && !self.seed_is_up(key) {
             return self.exits(
                 key,
@@ -573,15 +574,17 @@ impl ClusterState {
         let stall_route = stall.then_some(Route::LifecycleStart);
         let (process, after) = match (replace_ip, data.host_id.clone()) {
             (Some(replaced), _) => {
-                self.take_over(&identity, &data, replaced)?;
+                if let Err(refusal) = self.take_over(&identity, &data, replaced) {
+                    return self.exits(key, &refusal.message);
+                }
                 (NodeProcess::Replacing, timings.bootstrap)
             }
             (None, Some(host_id)) if data.bootstrapped => {
                 let Some(host) = self.hosts.get_mut(&host_id) else {
-                    return Err(Refusal::new(
-                        500,
+                    return self.exits(
+                        key,
                         "a replacement node took over this node's host ID: wipe its data to rejoin",
-                    ));
+                    );
                 };
                 // A recreated pod comes back on a new IP with the same host ID.
                 host.ip = identity.ip;
