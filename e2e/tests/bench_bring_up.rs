@@ -35,11 +35,16 @@ async fn bring_up_of_the_three_rack_sample() {
     let bring_up = started.elapsed();
     let requests = operator.requests().all();
     let writes = operator.requests().writes().len();
+    let reads: Vec<String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET "))
+        .cloned()
+        .collect();
     println!(
-        "bring-up: {:.2} s to converged, {} requests ({} reads, {writes} writes)",
+        "bring-up: {:.2} s to converged, {} requests ({} reads, {writes} writes); reads: {reads:?}",
         bring_up.as_secs_f64(),
         requests.len(),
-        requests.len() - writes
+        reads.len()
     );
     // The passes right after convergence record what they did; then the steady state.
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -65,6 +65,31 @@ async fn a_datacenter_is_taken_over_from_upstream_without_restarting_a_node() {
     crds.replace(&upstream.name_any(), &PostParams::default(), &upstream)
         .await
         .expect("upstream's CRD replaces ours");
+    // The API server serves the new schema a moment later: until a status with `readyNodes` is
+    // refused, the takeover has not begun.
+    let datacenters: Api<CassandraDatacenter> = Api::namespaced(client.clone(), NAMESPACE);
+    k8ssandra_e2e::wait::until(
+        "the API server serves upstream's schema",
+        Duration::from_secs(30),
+        || async {
+            let probe = serde_json::json!({
+                "apiVersion": "cassandra.datastax.com/v1beta1",
+                "kind": "CassandraDatacenter",
+                "status": { "readyNodes": 3 },
+            });
+            let refused = datacenters
+                .patch_status(
+                    "dc1",
+                    &PatchParams::apply("takeover-probe").dry_run().force(),
+                    &Patch::Apply(&probe),
+                )
+                .await
+                .is_err_and(|e| e.to_string().contains("field not declared in schema"));
+            refused.then_some(())
+        },
+    )
+    .await
+    .expect("upstream's schema is served");
     let statefulsets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
         Api::namespaced(client.clone(), NAMESPACE);
     for sts in statefulsets

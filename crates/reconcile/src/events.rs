@@ -52,12 +52,39 @@ impl EventPublisher {
                 Severity::Warning => EventType::Warning,
             },
             reason: reason.to_owned(),
-            note: Some(note),
+            note: Some(bounded(note)),
             action: action.to_owned(),
             secondary: None,
         };
         if let Err(error) = self.recorder.publish(&event, regarding).await {
             tracing::warn!(%error, reason, object = ?regarding.name, "could not publish an Event");
         }
+    }
+}
+
+/// The most an Event's note may hold (the API server refuses longer ones).
+pub const MAX_NOTE_CHARS: usize = 1024;
+
+/// `note`, cut to [`MAX_NOTE_CHARS`] characters with an ellipsis when longer.
+fn bounded(note: String) -> String {
+    if note.chars().count() <= MAX_NOTE_CHARS {
+        return note;
+    }
+    let mut cut: String = note.chars().take(MAX_NOTE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_note_is_cut_to_what_the_api_server_accepts() {
+        assert_eq!(bounded("short".to_owned()), "short");
+        let long = "é".repeat(2000);
+        let cut = bounded(long);
+        assert_eq!(cut.chars().count(), MAX_NOTE_CHARS);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -196,8 +196,9 @@ pub enum Error {
     /// The installed CRD does not declare fields of the status (upstream's CRD is installed).
     #[error(
         "could not write the status: the installed CassandraDatacenter CRD does not declare \
-         what this operator writes ({0}); install this operator's CRDs (`k8ssandra-operator crd | \
-         kubectl apply --server-side --force-conflicts -f -`), see docs/data-plane.md, Taking over"
+         fields this operator writes ({0}); install this operator's CRDs (`k8ssandra-operator crd \
+         | kubectl apply --server-side --force-conflicts -f -`), see docs/data-plane.md, Taking \
+         over"
     )]
     OutdatedCrd(String),
 }
@@ -607,10 +608,8 @@ async fn write_status(
         Api::namespaced(ctx.client.clone(), &dc.namespace().unwrap_or_default());
     let written = match apply_status(&api, FIELD_MANAGER, &dc.name_any(), &body).await {
         Ok(written) => written,
-        Err(kube::Error::Api(status))
-            if status.message.contains("field not declared in schema") =>
-        {
-            let error = Error::OutdatedCrd(status.message);
+        Err(kube::Error::Api(status)) if status.message.contains(UNDECLARED) => {
+            let error = Error::OutdatedCrd(undeclared_fields(&status.message));
             report_outdated_crd(ctx, dc, &error).await;
             return Err(error);
         }
@@ -618,6 +617,43 @@ async fn write_status(
     };
     ctx.caches.datacenters.wrote(written.meta());
     Ok(())
+}
+
+/// What the API server says of a field its schema lacks.
+const UNDECLARED: &str = "field not declared in schema";
+
+/// The fields an API server's refusal names as undeclared, once each, with list selectors
+/// folded (`status.conditions[].observedGeneration`), so that the message stays short.
+fn undeclared_fields(message: &str) -> String {
+    let mut fields: Vec<String> = Vec::new();
+    let mut chunks: Vec<&str> = message.split(UNDECLARED).collect();
+    chunks.pop();
+    // Each chunk ends with `<path>: `, one error or a list of them.
+    for chunk in chunks {
+        let path = chunk
+            .trim_end()
+            .trim_end_matches(':')
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or_default();
+        let mut folded = String::new();
+        let mut in_selector = false;
+        for c in path.trim_start_matches('.').chars() {
+            match c {
+                '[' => {
+                    in_selector = true;
+                    folded.push_str("[]");
+                }
+                ']' => in_selector = false,
+                _ if in_selector => {}
+                _ => folded.push(c),
+            }
+        }
+        if !folded.is_empty() && !fields.contains(&folded) {
+            fields.push(folded);
+        }
+    }
+    fields.join(", ")
 }
 
 /// Says once per operator run, with a Warning Event, that the installed CRD is not this
@@ -639,4 +675,26 @@ async fn report_outdated_crd(ctx: &Context, dc: &CassandraDatacenter, error: &Er
         )
         .await;
     ctx.reported.record(&uid, print);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undeclared_fields_are_named_once_with_selectors_folded() {
+        let message = "failed to create typed patch object (/; cassandra.datastax.com/v1beta1, \
+                       Kind=CassandraDatacenter): errors:\n  \
+                       .status.conditions[type=\"Valid\"].observedGeneration: field not declared in schema\n  \
+                       .status.conditions[type=\"Ready\"].observedGeneration: field not declared in schema\n  \
+                       .status.readyNodes: field not declared in schema";
+        assert_eq!(
+            undeclared_fields(message),
+            "status.conditions[].observedGeneration, status.readyNodes"
+        );
+        // One error alone is on the first line.
+        let one = "failed to create typed patch object (/; cassandra.datastax.com/v1beta1, \
+                   Kind=CassandraDatacenter): .status.readyNodes: field not declared in schema";
+        assert_eq!(undeclared_fields(one), "status.readyNodes");
+    }
 }
