@@ -88,12 +88,13 @@ pub fn parse(text: &str) -> Result<ImageConfig, ImageFileError> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct V1beta1 {
-    #[allow(dead_code)]
-    api_version: String,
-    #[allow(dead_code)]
-    kind: String,
-    #[serde(default)]
-    metadata: Option<serde_yaml::Value>,
+    // Read (and checked) by `parse`; declared so that unknown fields can be refused.
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(default, rename = "metadata")]
+    _metadata: Option<serde_yaml::Value>,
     #[serde(default)]
     images: V1beta1Images,
     #[serde(default)]
@@ -142,7 +143,6 @@ struct NameRef {
 }
 
 fn v1beta1(file: V1beta1) -> Result<ImageConfig, ImageFileError> {
-    let _ = file.metadata;
     if file.image_namespace.is_some() {
         return Err(ImageFileError::Unsupported("imageNamespace".to_owned()));
     }
@@ -193,12 +193,13 @@ fn v1beta1(file: V1beta1) -> Result<ImageConfig, ImageFileError> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct V1beta2 {
-    #[allow(dead_code)]
-    api_version: String,
-    #[allow(dead_code)]
-    kind: String,
-    #[serde(default)]
-    metadata: Option<serde_yaml::Value>,
+    // Read (and checked) by `parse`; declared so that unknown fields can be refused.
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(default, rename = "metadata")]
+    _metadata: Option<serde_yaml::Value>,
     #[serde(default)]
     images: BTreeMap<String, Image>,
     #[serde(default)]
@@ -309,7 +310,6 @@ fn is_digest(tag: &str) -> bool {
 }
 
 fn v1beta2(file: V1beta2) -> Result<ImageConfig, ImageFileError> {
-    let _ = file.metadata;
     let mut config = ImageConfig::default();
     let overrides = file.overrides.as_ref();
     for (kind, image) in file.images.iter().chain(file.types.iter()) {
