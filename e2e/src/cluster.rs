@@ -26,6 +26,7 @@ use crate::{
     fs_write,
     kubeconfig::{self, ClusterAccess},
     nodes::{self, fake_node},
+    pod_network::{ClusterAddresses, PodNetwork},
     process::ManagedProcess,
     readiness::{self, is_pod_ready},
     slots::Slot,
@@ -69,6 +70,8 @@ pub struct LocalCluster {
     /// kube-controller-manager, kube-scheduler and kwok, once started.
     controllers: Vec<ManagedProcess>,
     layout: ClusterLayout,
+    network: PodNetwork,
+    addresses: ClusterAddresses,
     /// Declared last: released only after the processes above are stopped.
     slot: Slot,
 }
@@ -81,6 +84,7 @@ impl LocalCluster {
         tools: &Tools,
         etcd_url: &str,
         slot: Slot,
+        network: PodNetwork,
         layout: ClusterLayout,
     ) -> Result<Self, HarnessError> {
         let name = format!("k8ssandra-{index}");
@@ -153,6 +157,8 @@ impl LocalCluster {
             apiserver,
             controllers: Vec::new(),
             layout,
+            addresses: network.addresses(slot.number()),
+            network,
             slot,
         })
     }
@@ -204,7 +210,7 @@ impl LocalCluster {
         let kwok_config = stages::write_kwok_config(&tools.kwok_stages_dir, &self.dir)?;
         let kwok_home = self.dir.join("kwok-home");
         crate::create_dir(&kwok_home)?;
-        let slot = self.slot.number();
+        let addresses = self.addresses;
         let kwok_args = vec![
             kubeconfig,
             format!("--config={}", kwok_config.display()),
@@ -215,8 +221,8 @@ impl LocalCluster {
                 nodes::KWOK_NODE_ANNOTATION.1
             ),
             // Fallbacks only: every node has its own address and pod CIDR.
-            format!("--node-ip=127.{slot}.0.254"),
-            format!("--cidr=127.{slot}.255.0/24"),
+            format!("--node-ip={}", addresses.kwok_node_ip()),
+            format!("--cidr={}", addresses.kwok_pod_cidr()),
             "--node-lease-duration-seconds=40".into(),
         ];
         let processes = [
@@ -255,7 +261,7 @@ impl LocalCluster {
         let zones = &self.layout.zones;
         for index in 0..self.layout.nodes {
             let zone = &zones[index % zones.len()];
-            let node = fake_node(&self.name, self.slot.number(), index, zone);
+            let node = fake_node(&self.name, &self.addresses, index, zone);
             node_api.create(&post, &node).await?;
         }
         Api::<StorageClass>::all(self.client.clone())
@@ -458,14 +464,19 @@ impl LocalCluster {
         kubeconfig::kubeconfig_yaml(&[&self.access])
     }
 
-    /// The loopback range every pod IP of this cluster is in: `127.<slot>.0.0/16`.
+    /// The range every pod IP of this cluster is in.
     pub fn pod_cidr(&self) -> String {
-        format!("127.{}.0.0/16", self.slot.number())
+        self.addresses.range()
     }
 
-    /// Second octet of this cluster's pod IPs.
-    pub fn pod_ip_octet(&self) -> u8 {
-        self.slot.number()
+    /// This cluster's pod and node addresses.
+    pub fn addresses(&self) -> &ClusterAddresses {
+        &self.addresses
+    }
+
+    /// The fleet's pod network, where this cluster's pods' stand-ins listen.
+    pub fn pod_network(&self) -> &PodNetwork {
+        &self.network
     }
 
     /// Names of the fake nodes.

@@ -1,5 +1,5 @@
 //! Serves the fake Management API on every Cassandra pod of a fleet: a fake node on each pod's
-//! IP:8080 while the pod runs, and the pod's readiness signal driven by the node (Ready once
+//! IP:8080 while the pod runs (listening inside the fleet's pod network), and the pod's readiness signal driven by the node (Ready once
 //! Cassandra is NORMAL, not ready when it is drained, stopped or decommissioned).
 
 use std::{
@@ -14,8 +14,8 @@ use k8ssandra_api::{labels, names};
 use k8ssandra_mgmt_api::{
     Route,
     fake::{
-        FakeCluster, FakeNode, FakeTls, Fault, NodeEvent, NodeSpec, ReadinessChange, SeedCheck,
-        Times,
+        Binder, FakeCluster, FakeNode, FakeTls, Fault, NodeEvent, NodeSpec, ReadinessChange,
+        SeedCheck, Times,
     },
 };
 use kube::{
@@ -89,6 +89,7 @@ impl FakeManagementApi {
             let client = cluster.client();
             tasks.push(tokio::spawn(serve_pods(
                 client,
+                cluster.pod_network().binder(),
                 selector.clone(),
                 cassandra.clone(),
                 Arc::clone(&registry),
@@ -158,6 +159,7 @@ impl Drop for FakeManagementApi {
 /// Keeps one fake node per running pod of the selector in one Kubernetes cluster.
 async fn serve_pods(
     client: Client,
+    binder: Binder,
     selector: String,
     cassandra: FakeCluster,
     registry: Arc<Mutex<Registry>>,
@@ -168,7 +170,7 @@ async fn serve_pods(
     while let Some(event) = events.next().await {
         match event {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
-                reconcile_pod(&client, &cassandra, &registry, &pod, tls.as_ref()).await;
+                reconcile_pod(&client, &binder, &cassandra, &registry, &pod, tls.as_ref()).await;
             }
             Ok(Event::Delete(pod)) => {
                 let node = registry
@@ -208,6 +210,7 @@ fn seed_label_check(client: &Client, namespace: &str, name: &str) -> SeedCheck {
 /// its seed flag in step with the pod's seed label.
 async fn reconcile_pod(
     client: &Client,
+    binder: &Binder,
     cassandra: &FakeCluster,
     registry: &Arc<Mutex<Registry>>,
     pod: &Pod,
@@ -256,7 +259,8 @@ async fn reconcile_pod(
         ip,
     )
     .seed(seed)
-    .seed_check(seed_label_check(client, &namespace, &name));
+    .seed_check(seed_label_check(client, &namespace, &name))
+    .binder(Arc::clone(binder));
     let spec = match tls {
         Some(tls) => spec.tls(tls.clone()),
         None => spec,

@@ -13,6 +13,7 @@ use crate::{
     cluster::{ClusterLayout, LocalCluster},
     etcd::Etcd,
     fs_write, kubeconfig,
+    pod_network::{FleetNetwork, PodNetwork, PodNetworkChoice},
     slots::Slot,
     tools::Tools,
 };
@@ -23,6 +24,7 @@ pub struct FleetConfig {
     name: String,
     clusters: usize,
     layout: ClusterLayout,
+    pod_network: Option<PodNetworkChoice>,
 }
 
 impl FleetConfig {
@@ -37,6 +39,7 @@ impl FleetConfig {
                 install_crds: true,
                 startup_timeout: Duration::from_secs(90),
             },
+            pod_network: None,
         }
     }
 
@@ -61,6 +64,14 @@ impl FleetConfig {
         self
     }
 
+    /// Which pod network to make (default: as `K8SSANDRA_E2E_POD_NETWORK` says, else a network
+    /// namespace where one can be made).
+    #[must_use]
+    pub fn pod_network(mut self, choice: PodNetworkChoice) -> Self {
+        self.pod_network = Some(choice);
+        self
+    }
+
     /// Starts the fleet: etcd, then every cluster's processes in parallel.
     pub async fn start(self) -> Result<Fleet, HarnessError> {
         if self.clusters == 0 || self.layout.zones.is_empty() || self.layout.nodes == 0 {
@@ -76,11 +87,17 @@ impl FleetConfig {
         }
         let started = Instant::now();
         let tools = Tools::locate()?;
+        let choice = match self.pod_network {
+            Some(choice) => choice,
+            None => PodNetworkChoice::from_env()?,
+        };
         let run_dir = crate::run_dir(&self.name)?;
         Slot::reap_abandoned()?;
         let slots = (0..self.clusters)
             .map(|_| Slot::acquire())
             .collect::<Result<Vec<_>, _>>()?;
+        let numbers: Vec<u8> = slots.iter().map(Slot::number).collect();
+        let (network, pod_network) = FleetNetwork::make(choice, &numbers)?;
 
         let mut fleet = Fleet {
             name: self.name.clone(),
@@ -89,6 +106,8 @@ impl FleetConfig {
             run_dir,
             clusters: Vec::new(),
             etcd: None,
+            network,
+            pod_network: pod_network.clone(),
             started_in: Duration::ZERO,
         };
         // From here on, an error drops `fleet`, which stops whatever was started.
@@ -111,6 +130,7 @@ impl FleetConfig {
                 &tools,
                 &etcd_url,
                 slot,
+                pod_network.clone(),
                 self.layout.clone(),
             )
             .await?;
@@ -155,6 +175,9 @@ pub struct Fleet {
     /// Dropped before `etcd`'s slot (held by the first cluster) is released: see `Drop`.
     clusters: Vec<LocalCluster>,
     etcd: Option<Etcd>,
+    /// Removed in `Drop` while the clusters still hold their slots, which name it.
+    network: Option<FleetNetwork>,
+    pod_network: PodNetwork,
     started_in: Duration,
 }
 
@@ -188,6 +211,11 @@ impl Fleet {
     /// Where every process log is.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
+    }
+
+    /// How the fleet's pods are addressed.
+    pub fn pod_network(&self) -> &PodNetwork {
+        &self.pod_network
     }
 
     /// How long `start` took.
@@ -252,6 +280,7 @@ impl Drop for Fleet {
         if let Some(etcd) = self.etcd.as_mut() {
             etcd.process.stop();
         }
+        drop(self.network.take());
         // etcd preallocates large write-ahead-log files; the logs are what is worth keeping.
         let _ = std::fs::remove_dir_all(&self.etcd_data_dir);
     }

@@ -2,15 +2,12 @@
 //! kube-controller-manager, kube-scheduler, kwok), for integration and end-to-end tests.
 //!
 //! A [`Fleet`] is N independent clusters named like kind's (`kind-k8ssandra-0`, ...), started in
-//! parallel on one etcd. Each cluster has fake nodes spread over zones; every pod IP is a
-//! loopback address in `127.<slot>.0.0/16`, so a process of the test (such as a fake Management
-//! API) can listen on a pod's IP and port and be reached there. Pods run but are not Ready until
-//! their readiness signal is set ([`readiness`]). Claims of the default `standard` StorageClass
-//! are provisioned once their pod is scheduled, as with kind.
-//!
-//! Known difference from a real cluster: the API server refuses loopback addresses in Endpoints
-//! and EndpointSlices, so Services select pods but list no endpoints. Nothing here routes
-//! traffic through Services; clients address pods by IP.
+//! parallel on one etcd. Each cluster has fake nodes spread over zones; pod IPs are addresses
+//! of the fleet's own network namespace ([`pod_network`]), routed from the test process, so a
+//! process of the test (such as a fake Management API) can listen on a pod's IP and port and be
+//! reached there, and Services get endpoints as on kind. Pods run but are not Ready until their
+//! readiness signal is set ([`readiness`]). Claims of the default `standard` StorageClass are
+//! provisioned once their pod is scheduled, as with kind.
 
 mod certs;
 pub mod cluster;
@@ -21,6 +18,7 @@ pub mod fake_management_api;
 pub mod fleet;
 pub mod kubeconfig;
 pub mod nodes;
+pub mod pod_network;
 pub mod process;
 pub mod readiness;
 pub mod scenario;
@@ -60,9 +58,12 @@ pub enum HarnessError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// Every loopback slot is taken.
-    #[error("no free loopback slot for another local cluster (too many fleets running?)")]
+    /// Every slot is taken.
+    #[error("no free slot for another local cluster (too many fleets running?)")]
     NoFreeSlot,
+    /// The pod network cannot be made as asked.
+    #[error(transparent)]
+    Network(#[from] crate::pod_network::NetworkError),
     /// Certificate generation failed.
     #[error("cannot generate certificates: {0}")]
     Certificates(#[from] rcgen::Error),

@@ -1,12 +1,14 @@
 //! Fake Nodes of a local cluster: run by kwok, spread over zones, each with its own slice of the
-//! cluster's loopback range for pod IPs.
+//! cluster's range for pod IPs.
 
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::core::v1::{Node, NodeAddress, NodeSpec, NodeStatus},
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
 };
+
+use crate::pod_network::ClusterAddresses;
 
 /// Annotation that tells kwok to run a node (its `--manage-nodes-with-annotation-selector`).
 pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
@@ -16,8 +18,8 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
 /// Region of every node.
 pub const REGION: &str = "region1";
-/// Most nodes one cluster can have: each takes one /24 of the cluster's /16.
-pub const MAX_NODES: usize = 254;
+/// Most nodes one cluster can have: each takes a slice of the cluster's range.
+pub const MAX_NODES: usize = crate::pod_network::MAX_NODES;
 
 /// Node name in kind's style: `<cluster>-worker`, `<cluster>-worker2`, ...
 pub fn node_name(cluster: &str, index: usize) -> String {
@@ -27,19 +29,8 @@ pub fn node_name(cluster: &str, index: usize) -> String {
     }
 }
 
-/// The pod CIDR of node `index` in the cluster on `slot`: `127.<slot>.<index + 1>.0/24`.
-pub fn pod_cidr(slot: u8, index: usize) -> String {
-    format!("127.{slot}.{}.0/24", index + 1)
-}
-
-/// The node's own address: `127.<slot>.0.<index + 1>`.
-pub fn node_ip(slot: u8, index: usize) -> Ipv4Addr {
-    // index < MAX_NODES, so index + 1 fits in a byte.
-    Ipv4Addr::new(127, slot, 0, u8::try_from(index + 1).unwrap_or(u8::MAX))
-}
-
-/// Node `index` of the cluster named `cluster` on `slot`, in `zone`.
-pub fn fake_node(cluster: &str, slot: u8, index: usize, zone: &str) -> Node {
+/// Node `index` of the cluster named `cluster` with `addresses`, in `zone`.
+pub fn fake_node(cluster: &str, addresses: &ClusterAddresses, index: usize, zone: &str) -> Node {
     let name = node_name(cluster, index);
     let labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), name.clone()),
@@ -65,7 +56,7 @@ pub fn fake_node(cluster: &str, slot: u8, index: usize, zone: &str) -> Node {
         ),
         ("pods".to_string(), Quantity("110".to_string())),
     ]);
-    let cidr = pod_cidr(slot, index);
+    let cidr = addresses.node_pod_cidr(index);
     Node {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -84,7 +75,7 @@ pub fn fake_node(cluster: &str, slot: u8, index: usize, zone: &str) -> Node {
             addresses: Some(vec![
                 NodeAddress {
                     type_: "InternalIP".to_string(),
-                    address: node_ip(slot, index).to_string(),
+                    address: addresses.node_ip(index).to_string(),
                 },
                 NodeAddress {
                     type_: "Hostname".to_string(),
@@ -101,19 +92,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nodes_are_named_like_kind_and_get_disjoint_loopback_ranges() {
+    fn nodes_are_named_like_kind_and_get_their_slice_of_the_cluster_range() {
         assert_eq!(node_name("k8ssandra-0", 0), "k8ssandra-0-worker");
         assert_eq!(node_name("k8ssandra-0", 2), "k8ssandra-0-worker3");
-        let node = fake_node("k8ssandra-1", 7, 2, "zone-c");
+        let addresses = ClusterAddresses::new(true, 2);
+        let node = fake_node("k8ssandra-1", &addresses, 2, "zone-c");
         let spec = node.spec.unwrap();
-        assert_eq!(spec.pod_cidr.as_deref(), Some("127.7.3.0/24"));
+        assert_eq!(spec.pod_cidr.as_deref(), Some("198.18.9.0/25"));
         let labels = node.metadata.labels.unwrap();
         assert_eq!(labels[ZONE_LABEL], "zone-c");
         assert_eq!(labels["kubernetes.io/hostname"], "k8ssandra-1-worker3");
         let annotations = node.metadata.annotations.unwrap();
         assert_eq!(annotations[KWOK_NODE_ANNOTATION.0], KWOK_NODE_ANNOTATION.1);
         let addresses = node.status.unwrap().addresses.unwrap();
-        assert_eq!(addresses[0].address, "127.7.0.3");
-        assert!(node_ip(7, 2).is_loopback());
+        assert_eq!(addresses[0].address, "198.18.15.131");
     }
 }

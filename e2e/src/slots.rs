@@ -1,10 +1,11 @@
-//! Machine-wide slots: each running local cluster holds one, which gives it a loopback range
-//! for pod IPs (`127.<slot>.0.0/16`) and a block of TCP ports, unique among all the fleets that
-//! run at once on this machine (parallel tests, or several checkouts).
+//! Machine-wide slots: each running local cluster holds one, which gives it a range of pod IPs
+//! (see [`crate::pod_network`]) and a block of TCP ports, unique among all the fleets that run at
+//! once on this machine (parallel tests, or several checkouts).
 //!
 //! A slot is a lock file held for the cluster's lifetime; the operating system releases it when
-//! the holder dies, however it dies. Each slot also records the processes started under it, so
-//! that whoever takes the slot next kills what a killed test process left behind.
+//! the holder dies, however it dies. Each slot also records the processes started under it, and
+//! names the network namespace of the fleet whose first cluster holds it, so that whoever takes
+//! the slot next kills and removes what a killed test process left behind.
 
 use std::{
     fs::{File, OpenOptions},
@@ -16,8 +17,8 @@ use std::{
 
 use crate::HarnessError;
 
-/// First and last slot number: 127.0.x.x is left to the host's own loopback services.
-const SLOTS: std::ops::RangeInclusive<u8> = 1..=250;
+/// First and last slot number (on loopback, 127.0.x.x is left to the host's own services).
+const SLOTS: std::ops::RangeInclusive<u8> = 1..=crate::pod_network::MAX_SLOTS;
 /// First TCP port of slot 1; slot `s` owns `PORT_BASE + PORTS_PER_SLOT * s ..` (below the
 /// kernel's ephemeral range, so outgoing connections do not take them).
 const PORT_BASE: u16 = 21_000;
@@ -47,13 +48,14 @@ impl Slot {
         Err(HarnessError::NoFreeSlot)
     }
 
-    /// Kills the processes of every slot whose holder died without stopping them (a test process
-    /// killed by a signal or a timeout cannot run its clean-up).
+    /// Kills the processes and removes the network of every slot whose holder died without
+    /// stopping them (a test process killed by a signal or a timeout cannot run its clean-up).
     pub fn reap_abandoned() -> Result<(), HarnessError> {
+        let with_network = crate::pod_network::slots_with_network();
         for number in SLOTS {
-            if slots_dir()?.join(format!("slot-{number}.pids")).exists()
-                && let Some(slot) = Self::try_take(number)?
-            {
+            let left = with_network.contains(&number)
+                || slots_dir()?.join(format!("slot-{number}.pids")).exists();
+            if left && let Some(slot) = Self::try_take(number)? {
                 slot.reap_leftovers();
             }
         }
@@ -83,7 +85,7 @@ impl Slot {
         }))
     }
 
-    /// The slot number, which is the second octet of its pod IPs.
+    /// The slot number, which chooses its pod IPs and ports.
     pub fn number(&self) -> u8 {
         self.number
     }
@@ -115,8 +117,10 @@ impl Slot {
     }
 
     /// Kills processes recorded by a previous holder that are still running the recorded program
-    /// (a recycled process ID running something else is left alone).
+    /// (a recycled process ID running something else is left alone), and removes the network
+    /// namespace named after the slot.
     fn reap_leftovers(&self) {
+        crate::pod_network::remove(self.number);
         let Ok(recorded) = std::fs::read_to_string(&self.pids_file) else {
             return;
         };
@@ -145,8 +149,7 @@ impl Drop for Slot {
     }
 }
 
-/// The folder of the slots' lock and process files, shared by every user of this machine's
-/// loopback interface.
+/// The folder of the slots' lock and process files, shared by every fleet of this machine.
 fn slots_dir() -> Result<PathBuf, HarnessError> {
     let dir = std::env::temp_dir().join("k8ssandra-e2e-slots");
     std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {

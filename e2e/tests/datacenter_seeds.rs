@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use k8s_openapi::api::{discovery::v1::EndpointSlice, events::v1::Event};
+use k8s_openapi::api::{core::v1::Pod, discovery::v1::EndpointSlice, events::v1::Event};
 use k8ssandra_e2e::{
     scenario::{NAMESPACE, Scenario, sample_pod},
     wait,
@@ -115,12 +115,19 @@ async fn a_datacenter_with_additional_seeds_joins_them_instead_of_seeding_itself
     let (scenario, _) = Scenario::with_sample("dc_join_seeds")
         .await
         .expect("dc1 comes up");
-    // A name, not the pod IP: the local fleet's pod IPs are loopback addresses, which the API
-    // server refuses in EndpointSlices.
-    let seed = format!(
-        "{}.cluster1-dc1-all-pods-service.{NAMESPACE}.svc",
-        sample_pod("rack1", 0)
-    );
+    if let Some(reason) = scenario.cluster().pod_network().endpoints_unavailable() {
+        eprintln!("skipped: an additional seed by pod IP needs its EndpointSlice: {reason}");
+        return;
+    }
+    // dc1's first pod by IP, as a datacenter in another Kubernetes cluster names its seeds.
+    let pods: Api<Pod> = Api::namespaced(scenario.cluster().client(), NAMESPACE);
+    let seed = pods
+        .get(&sample_pod("rack1", 0))
+        .await
+        .expect("dc1's first pod")
+        .status
+        .and_then(|status| status.pod_ip)
+        .expect("pod IP");
     let dc2 = k8ssandra_e2e::scenario::one_rack_datacenter(
         "dc2",
         1,
@@ -137,6 +144,17 @@ async fn a_datacenter_with_additional_seeds_joins_them_instead_of_seeding_itself
             .count()
     };
     assert_eq!((in_dc("dc1"), in_dc("dc2")), (3, 1), "one ring");
+    // dc2's additional-seed Service resolves to that pod.
+    let slice = Api::<EndpointSlice>::namespaced(scenario.cluster().client(), NAMESPACE)
+        .get("cluster1-dc2-additional-seed-service-ipv4")
+        .await
+        .expect("the additional seed's EndpointSlice is accepted");
+    let addresses: Vec<String> = slice
+        .endpoints
+        .iter()
+        .flat_map(|e| e.addresses.clone())
+        .collect();
+    assert_eq!(addresses, [seed]);
     // Its node joined on its first start, through the additional seed, and was labelled a seed
     // only afterwards (as every datacenter's seeds are, once its nodes are up).
     let starts = scenario

@@ -3,7 +3,7 @@
 
 use std::{
     collections::BTreeSet,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::Path,
     time::Duration,
 };
@@ -11,13 +11,18 @@ use std::{
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, Node, PersistentVolume, PersistentVolumeClaim, Pod},
+    discovery::v1::EndpointSlice,
 };
 use k8ssandra_e2e::{
-    FleetConfig, LocalCluster,
+    Fleet, FleetConfig, LocalCluster,
     process::is_running,
     readiness::{is_pod_ready, pod_condition},
     storage::STORAGE_CLASS,
     wait,
+};
+use k8ssandra_mgmt_api::{
+    ClientSettings,
+    fake::{FakeCluster, FakeClusterConfig, NodeSpec},
 };
 use kube::{
     Api, Client, Config, ResourceExt,
@@ -160,17 +165,19 @@ async fn three_clusters_run_statefulsets_on_fake_nodes_independently() {
         for pod in &pods {
             let ip = pod_ip(pod).expect("pod IP");
             assert!(
-                ip.is_loopback(),
-                "{} has a non-loopback IP {ip}",
-                pod.name_any()
+                cluster.addresses().contains(ip),
+                "{} IP {ip} is outside {}",
+                pod.name_any(),
+                cluster.pod_cidr()
             );
             assert_eq!(
-                ip.octets()[1],
-                cluster.pod_ip_octet(),
-                "{} IP {ip}",
-                pod.name_any()
+                ip.is_loopback(),
+                !fleet.pod_network().is_routed(),
+                "{} IP {ip} in {:?}",
+                pod.name_any(),
+                fleet.pod_network()
             );
-            ranges.insert(ip.octets()[1]);
+            ranges.insert(cluster.pod_cidr());
             let node = pod.spec.as_ref().and_then(|spec| spec.node_name.clone());
             let node = node.expect("pod is scheduled");
             assert!(
@@ -209,13 +216,15 @@ async fn three_clusters_run_statefulsets_on_fake_nodes_independently() {
     }
     assert_eq!(ranges.len(), 3, "each cluster has its own pod IP range");
 
-    // A process listening on a pod's IP:8080 is reachable from the test.
+    // A process listening on a pod's IP:8080 (inside the pod network) is reachable from the test.
     let cluster = fleet.cluster(0);
     let pods: Api<Pod> = Api::namespaced(cluster.client(), NAMESPACE);
     let web0 = pods.get("web-0").await.expect("web-0");
     let ip = pod_ip(&web0).expect("web-0 IP");
-    let listener = TcpListener::bind((IpAddr::V4(ip), 8080))
-        .await
+    let listener = cluster
+        .pod_network()
+        .bind_tcp(SocketAddr::new(IpAddr::V4(ip), 8080))
+        .and_then(TcpListener::from_std)
         .expect("bind pod IP:8080");
     let server = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.expect("accept");
@@ -250,6 +259,7 @@ async fn three_clusters_run_statefulsets_on_fake_nodes_independently() {
     )
     .await
     .expect("StatefulSet counts the Ready pod");
+    services_get_endpoints_as_on_kind(&fleet).await;
     cluster
         .set_pod_ready(NAMESPACE, "web-0", false)
         .await
@@ -354,7 +364,19 @@ async fn three_clusters_run_statefulsets_on_fake_nodes_independently() {
         .iter()
         .map(|c| c.access().server.clone())
         .collect();
+    let network = fleet.pod_network().clone();
+    let ranges: Vec<String> = fleet.clusters().iter().map(|c| c.pod_cidr()).collect();
+    assert_eq!(
+        network.leftovers(&ranges).expect("ip").len(),
+        if network.is_routed() { 2 + 3 } else { 0 },
+        "while it runs: the namespace, its link and a route per cluster"
+    );
     drop(fleet);
+    assert_eq!(
+        network.leftovers(&ranges).expect("ip"),
+        Vec::<String>::new(),
+        "the pod network outlived the fleet"
+    );
     for pid in pids {
         assert!(!is_running(pid), "process {pid} outlived the fleet");
     }
@@ -365,4 +387,213 @@ async fn three_clusters_run_statefulsets_on_fake_nodes_independently() {
             "{address} still accepts"
         );
     }
+}
+
+/// Pods' IPs of the StatefulSet `web` in `cluster`, by pod name.
+async fn web_pod_ips(cluster: &LocalCluster) -> BTreeSet<String> {
+    Api::<Pod>::namespaced(cluster.client(), NAMESPACE)
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("list pods")
+        .items
+        .iter()
+        .filter_map(pod_ip)
+        .map(|ip| ip.to_string())
+        .collect()
+}
+
+/// Addresses of the EndpointSlices of `service`: (ready ones, all).
+async fn slice_addresses(
+    cluster: &LocalCluster,
+    service: &str,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let slices = Api::<EndpointSlice>::namespaced(cluster.client(), NAMESPACE)
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await
+        .expect("list EndpointSlices");
+    let mut ready = BTreeSet::new();
+    let mut all = BTreeSet::new();
+    for endpoint in slices.items.iter().flat_map(|slice| &slice.endpoints) {
+        let is_ready = endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(true);
+        for address in &endpoint.addresses {
+            all.insert(address.clone());
+            if is_ready {
+                ready.insert(address.clone());
+            }
+        }
+    }
+    (ready, all)
+}
+
+/// With web-0 Ready (web-1 and web-2 not): the headless Service's EndpointSlice lists web-0 as
+/// ready and the others as not; with `publishNotReadyAddresses`, all three are ready; another
+/// cluster accepts an EndpointSlice of these pod IPs (as an additional-seed Service has); a fake
+/// Management API node on a pod's IP answers the operator's client.
+async fn services_get_endpoints_as_on_kind(fleet: &Fleet) {
+    if let Some(reason) = fleet.pod_network().endpoints_unavailable() {
+        eprintln!("skipping the endpoint checks: {reason}");
+        return;
+    }
+    let cluster = fleet.cluster(0);
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), NAMESPACE);
+    let ip_of = |pod: Pod| pod_ip(&pod).expect("pod IP").to_string();
+    let web0 = ip_of(pods.get("web-0").await.expect("web-0"));
+    let every_ip = web_pod_ips(cluster).await;
+    assert_eq!(every_ip.len(), 3);
+    wait::until(
+        "web's EndpointSlice: web-0 ready, the others not",
+        LIMIT,
+        || async {
+            let (ready, all) = slice_addresses(cluster, "web").await;
+            (ready == BTreeSet::from([web0.clone()]) && all == every_ip).then_some(())
+        },
+    )
+    .await
+    .expect("the EndpointSlice controller fills web's slice");
+
+    cluster
+        .apply_yaml(
+            NAMESPACE,
+            r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-all
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector:
+    app: web
+  ports:
+  - name: http
+    port: 8080
+"#,
+        )
+        .await
+        .expect("web-all applies");
+    wait::until(
+        "web-all's EndpointSlice: every pod ready",
+        LIMIT,
+        || async {
+            let (ready, _) = slice_addresses(cluster, "web-all").await;
+            (ready == every_ip).then_some(())
+        },
+    )
+    .await
+    .expect("publishNotReadyAddresses is honoured");
+
+    // Cluster 0's pod IPs in an EndpointSlice of cluster 1, as the additional-seed Service of a
+    // datacenter in another Kubernetes cluster has them.
+    let other = fleet.cluster(1);
+    other.create_namespace(NAMESPACE).await.ok();
+    let addresses: Vec<String> = every_ip.iter().cloned().collect();
+    let slice = serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "remote-seeds-ipv4",
+            "labels": { "kubernetes.io/service-name": "remote-seeds" }
+        },
+        "addressType": "IPv4",
+        "endpoints": [{ "addresses": addresses }]
+    });
+    let slice: EndpointSlice = serde_json::from_value(slice).expect("slice");
+    let created = Api::<EndpointSlice>::namespaced(other.client(), NAMESPACE)
+        .create(&PostParams::default(), &slice)
+        .await
+        .expect("an EndpointSlice with another cluster's pod IPs is accepted");
+    assert_eq!(created.endpoints[0].addresses, addresses);
+
+    // The operator's Management API client reaches a fake node on web-1's IP.
+    let web1 = pod_ip(&pods.get("web-1").await.expect("web-1")).expect("web-1 IP");
+    let cassandra = FakeCluster::new(FakeClusterConfig::fast());
+    let spec = NodeSpec::new("web-1", "dc1", "rack1", "web-1-data", IpAddr::V4(web1))
+        .seed(true)
+        .binder(cluster.pod_network().binder());
+    let node = cassandra
+        .start_node(spec)
+        .await
+        .expect("fake node on web-1's IP");
+    let client = ClientSettings::insecure().client("web-1", IpAddr::V4(web1));
+    client
+        .liveness()
+        .await
+        .expect("the fake node answers on the pod IP");
+    node.shutdown().await;
+}
+
+/// Set in the child test process that runs without the capabilities a network namespace needs.
+const WITHOUT_CAPABILITIES_ENV: &str = "K8SSANDRA_E2E_FLEET_WITHOUT_NET_ADMIN";
+
+#[tokio::test]
+async fn without_a_network_namespace_pods_get_loopback_addresses_and_endpoint_tests_skip() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|status| status.lines().any(|l| l.starts_with("Uid:\t0\t")));
+    if is_root && std::env::var_os(WITHOUT_CAPABILITIES_ENV).is_none() {
+        // As root a namespace can be made: run this test again without the capabilities for it.
+        let child = std::process::Command::new("setpriv")
+            .args(["--bounding-set=-net_admin,-sys_admin", "--"])
+            .arg(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "without_a_network_namespace_pods_get_loopback_addresses_and_endpoint_tests_skip",
+                "--nocapture",
+            ])
+            .env(WITHOUT_CAPABILITIES_ENV, "1")
+            .output()
+            .expect("setpriv runs the test without CAP_NET_ADMIN");
+        assert!(
+            child.status.success(),
+            "the test without CAP_NET_ADMIN failed:\n{}",
+            String::from_utf8_lossy(&child.stdout)
+        );
+        return;
+    }
+    let fleet = FleetConfig::new("loopback_fallback", 1)
+        .nodes_per_cluster(1)
+        .install_crds(false)
+        .start()
+        .await
+        .expect("the fleet starts on loopback addresses");
+    let reason = fleet
+        .pod_network()
+        .endpoints_unavailable()
+        .expect("no endpoints without a namespace");
+    assert!(
+        reason.contains("loopback") && reason.contains("ip netns add"),
+        "says why: {reason}"
+    );
+    let cluster = fleet.cluster(0);
+    cluster
+        .create_namespace(NAMESPACE)
+        .await
+        .expect("namespace");
+    cluster
+        .apply_yaml(
+            NAMESPACE,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: solo\nspec:\n  containers:\n  - name: c\n    image: example.invalid/c:1\n",
+        )
+        .await
+        .expect("pod");
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), NAMESPACE);
+    let ip = wait::until("solo to get an IP", LIMIT, || async {
+        pod_ip(&pods.get("solo").await.ok()?)
+    })
+    .await
+    .expect("pod IP");
+    assert!(ip.is_loopback() && cluster.addresses().contains(ip), "{ip}");
+    let listener = cluster
+        .pod_network()
+        .bind_tcp(SocketAddr::new(IpAddr::V4(ip), 8080))
+        .expect("bind the loopback pod IP");
+    TcpStream::connect(listener.local_addr().expect("address"))
+        .await
+        .expect("reachable");
+    assert_eq!(
+        fleet
+            .pod_network()
+            .leftovers(&[cluster.pod_cidr()])
+            .expect("ip"),
+        Vec::<String>::new()
+    );
 }

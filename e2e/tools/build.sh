@@ -566,6 +566,21 @@ print_env() {
 
 # --------------------------------------------------------------------- main
 
+# The fleet's pod network is made with `ip` (iproute2): as root, install it where it is missing.
+ensure_iproute2() {
+	command -v ip >/dev/null 2>&1 && return 0
+	if ((EUID == 0)) && command -v apt-get >/dev/null 2>&1; then
+		log "installing iproute2: the fleet's pod network needs the ip command"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y --no-install-recommends iproute2 >&2 ||
+			{ apt-get update >&2 && apt-get install -y --no-install-recommends iproute2 >&2; } ||
+			log "cannot install iproute2: fleets fall back to loopback pod addresses"
+	else
+		log "no ip command: fleets fall back to loopback pod addresses (install iproute2 as root)"
+	fi
+}
+((NO_BUILD)) || ensure_iproute2
+
 ((PRUNE)) && prune
 
 T_START=$SECONDS

@@ -16,7 +16,7 @@ use std::sync::{
 use std::time::Duration;
 
 use k8ssandra_mgmt_api::fake::{
-    DecommissionCheck, FakeCluster, FakeClusterConfig, FakeNode, FakeTls, Fault, NodeEvent,
+    Binder, DecommissionCheck, FakeCluster, FakeClusterConfig, FakeNode, FakeTls, Fault, NodeEvent,
     NodeProcess, NodeSpec, NotReadyReason, ReadinessChange, SeedCheck, Times,
 };
 use k8ssandra_mgmt_api::{
@@ -1024,4 +1024,38 @@ async fn passwords_never_appear_in_errors() {
         message.contains("POST /api/v0/ops/auth/role on dc1-r1-sts-1"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_binder_makes_the_listening_socket() {
+    let cluster = fast_cluster();
+    let called = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&called);
+    let binder: Binder = Arc::new(move |address| {
+        seen.store(true, Ordering::SeqCst);
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    });
+    let spec = NodeSpec::new("dc1-r1-sts-1", "dc1", "r1", "pvc-1", ip(30, 1))
+        .seed(true)
+        .binder(binder);
+    let fake = cluster.start_node(spec).await.expect("fake node starts");
+    assert!(called.load(Ordering::SeqCst), "the binder made the socket");
+    settings()
+        .client("dc1-r1-sts-1", ip(30, 1))
+        .liveness()
+        .await
+        .expect("served on the binder's socket");
+
+    // A binder that fails fails the start, naming the address.
+    let failing: Binder = Arc::new(|_| Err(std::io::Error::other("no namespace")));
+    let spec = NodeSpec::new("dc1-r1-sts-2", "dc1", "r1", "pvc-2", ip(30, 2)).binder(failing);
+    let error = cluster.start_node(spec).await.expect_err("cannot bind");
+    let message = error.to_string();
+    assert!(
+        message.contains("127.200.30.2") && message.contains("no namespace"),
+        "{message}"
+    );
+    drop(fake);
 }

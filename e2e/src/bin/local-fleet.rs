@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         fleet.run_dir().display()
     );
     println!("  export KUBECONFIG={}", fleet.kubeconfig_path().display());
+    println!("  pods: {}", fleet.pod_network());
     for cluster in fleet.clusters() {
         println!(
             "  context {}: {}, pod IPs in {}",

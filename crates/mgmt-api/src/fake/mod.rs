@@ -44,7 +44,7 @@ pub use cluster::FakeCluster;
 pub use config::{DecommissionCheck, FakeClusterConfig, FakeTimings};
 pub use events::{NodeEvent, NotReadyReason, ReadinessChange};
 pub use faults::{Fault, Times};
-pub use server::{FakeNode, FakeTls, NodeSpec, SeedCheck};
+pub use server::{Binder, FakeNode, FakeTls, NodeSpec, SeedCheck};
 pub use state::{FakeRole, NodeProcess};
 
 use std::net::SocketAddr;

@@ -57,6 +57,10 @@ impl std::fmt::Debug for FakeTls {
 pub type SeedCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<bool>> + Send>> + Send + Sync>;
 
+/// Makes a node's listening socket (bound, non-blocking), for a server that must listen
+/// somewhere this process cannot bind directly, such as inside another network namespace.
+pub type Binder = Arc<dyn Fn(SocketAddr) -> std::io::Result<std::net::TcpListener> + Send + Sync>;
+
 /// Who a node is and where its server listens.
 #[derive(Clone)]
 pub struct NodeSpec {
@@ -81,6 +85,8 @@ pub struct NodeSpec {
     pub features: Option<FeatureSet>,
     /// Asked at each `lifecycle/start` whether the node is a seed.
     pub seed_check: Option<SeedCheck>,
+    /// Makes the listening socket; unset binds in this process's network namespace.
+    pub binder: Option<Binder>,
 }
 
 impl std::fmt::Debug for NodeSpec {
@@ -95,6 +101,7 @@ impl std::fmt::Debug for NodeSpec {
             .field("port", &self.port)
             .field("tls", &self.tls.is_some())
             .field("seed_check", &self.seed_check.is_some())
+            .field("binder", &self.binder.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -116,7 +123,14 @@ impl NodeSpec {
                 ..FeatureSet::default()
             }),
             seed_check: None,
+            binder: None,
         }
+    }
+
+    /// Makes the listening socket with `binder`.
+    pub fn binder(mut self, binder: Binder) -> Self {
+        self.binder = Some(binder);
+        self
     }
 
     /// Decides whether the node is a seed when each start runs, with `check` (a test harness
@@ -177,12 +191,14 @@ impl FakeNode {
     pub(crate) async fn start(shared: Arc<Shared>, spec: NodeSpec) -> Result<Self, FakeError> {
         let acceptor = spec.tls.as_ref().map(acceptor).transpose()?;
         let requested = SocketAddr::new(spec.ip, spec.port);
-        let listener = TcpListener::bind(requested)
-            .await
-            .map_err(|source| FakeError::Bind {
-                address: requested,
-                source,
-            })?;
+        let bound = match &spec.binder {
+            Some(binder) => binder(requested).and_then(TcpListener::from_std),
+            None => TcpListener::bind(requested).await,
+        };
+        let listener = bound.map_err(|source| FakeError::Bind {
+            address: requested,
+            source,
+        })?;
         let address = listener.local_addr().map_err(|source| FakeError::Bind {
             address: requested,
             source,
