@@ -67,6 +67,9 @@ pub struct LocalCluster {
     client: Client,
     client_config: Config,
     apiserver: ManagedProcess,
+    /// How kube-apiserver was started, to start it again.
+    apiserver_command: (PathBuf, Vec<String>),
+    apiserver_starts: usize,
     /// kube-controller-manager, kube-scheduler and kwok, once started.
     controllers: Vec<ManagedProcess>,
     layout: ClusterLayout,
@@ -155,6 +158,8 @@ impl LocalCluster {
             client,
             client_config,
             apiserver,
+            apiserver_command: (tools.kube_apiserver.clone(), args),
+            apiserver_starts: 1,
             controllers: Vec::new(),
             layout,
             addresses: network.addresses(slot.number()),
@@ -413,6 +418,28 @@ impl LocalCluster {
         self.apiserver.stop();
     }
 
+    /// Starts this cluster's kube-apiserver again after [`LocalCluster::stop_apiserver`], with the
+    /// same settings and data (its log is `kube-apiserver-<n>.log` for the `n`th start), and waits
+    /// until it is ready.
+    ///
+    /// # Errors
+    /// When it cannot start or does not become ready.
+    pub async fn restart_apiserver(&mut self) -> Result<(), HarnessError> {
+        self.apiserver.stop();
+        self.apiserver_starts += 1;
+        let (program, args) = &self.apiserver_command;
+        self.apiserver = ManagedProcess::spawn(
+            format!("{}/kube-apiserver", self.name),
+            program,
+            args,
+            &[],
+            self.dir
+                .join(format!("kube-apiserver-{}.log", self.apiserver_starts)),
+            &self.slot,
+        )?;
+        self.wait_apiserver_ready().await
+    }
+
     /// Stops every process of this cluster.
     pub(crate) fn stop(&mut self) {
         for process in self.controllers.iter_mut().rev() {
@@ -462,6 +489,40 @@ impl LocalCluster {
     /// This cluster's kubeconfig, e.g. for a ClientConfig's Secret.
     pub fn kubeconfig_yaml(&self) -> String {
         kubeconfig::kubeconfig_yaml(&[&self.access])
+    }
+
+    /// A kubeconfig of this cluster (context `kind-<cluster>`) whose user is ServiceAccount
+    /// `kube-system/<name>`, bound to `cluster-admin`, with a fresh token (made with the
+    /// TokenRequest API, valid for an hour). Deleting the ServiceAccount revokes it.
+    ///
+    /// # Errors
+    /// When the API server refuses a request.
+    pub async fn service_account_kubeconfig(&self, name: &str) -> Result<String, HarnessError> {
+        let yaml = format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {name}\n  namespace: kube-system\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: {name}\n\
+             roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\n\
+             subjects:\n- kind: ServiceAccount\n  name: {name}\n  namespace: kube-system\n"
+        );
+        self.apply_yaml("kube-system", &yaml).await?;
+        let request = k8s_openapi::api::authentication::v1::TokenRequest {
+            spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+                expiration_seconds: Some(3600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let token = Api::<ServiceAccount>::namespaced(self.client.clone(), "kube-system")
+            .create_token_request(name, &PostParams::default(), &request)
+            .await?
+            .status
+            .map(|status| status.token)
+            .unwrap_or_default();
+        let access = ClusterAccess {
+            token,
+            ..self.access.clone()
+        };
+        Ok(kubeconfig::kubeconfig_yaml(&[&access]))
     }
 
     /// The range every pod IP of this cluster is in.

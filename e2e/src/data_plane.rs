@@ -53,7 +53,7 @@ pub fn schedule_test_timings() -> schedule::Timings {
 
 /// The operator's logs on the test's output when `E2E_LOG` is set (a filter such as `info` or
 /// `k8ssandra_data_plane=debug`), for debugging a test.
-fn init_logs() {
+pub(crate) fn init_logs() {
     if let Ok(filter) = std::env::var("E2E_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -11,6 +11,7 @@
 
 mod certs;
 pub mod cluster;
+pub mod control_plane;
 pub mod counting;
 pub mod data_plane;
 mod etcd;
@@ -34,6 +35,7 @@ use std::{
 };
 
 pub use cluster::LocalCluster;
+pub use control_plane::ControlPlaneOperator;
 pub use data_plane::DataPlaneOperator;
 pub use fake_management_api::FakeManagementApi;
 pub use fleet::{Fleet, FleetConfig};

@@ -178,6 +178,11 @@ fn version_number(version: &str) -> Option<u64> {
     version.parse().ok()
 }
 
+/// Told of every watch outcome: `Ok` when the API server answered (a list or an event), the
+/// error when it did not, so that a remote cluster's health follows its watches and needs no
+/// requests of its own.
+pub type HealthHook = Arc<dyn Fn(Result<(), &watcher::Error>) + Send + Sync>;
+
 /// The watch that fills a [`Cache`], and the controllers it triggers.
 pub struct Feed<K>
 where
@@ -189,6 +194,7 @@ where
     writer: Writer<K>,
     written: Written,
     subscribers: Vec<mpsc::UnboundedSender<K>>,
+    health: Option<HealthHook>,
 }
 
 /// A watch of `api`'s objects that `config` selects: its cache, and the feed to run.
@@ -209,6 +215,7 @@ where
         writer,
         written,
         subscribers: Vec::new(),
+        health: None,
     };
     (cache, feed)
 }
@@ -228,6 +235,13 @@ where
         })
     }
 
+    /// Tells `hook` of every watch outcome.
+    #[must_use]
+    pub fn report_health(mut self, hook: HealthHook) -> Self {
+        self.health = Some(hook);
+        self
+    }
+
     /// Runs the watch (with backoff on errors) until every subscriber is gone.
     pub async fn run(self) {
         let Self {
@@ -236,11 +250,22 @@ where
             writer,
             written,
             subscribers,
+            health,
         } = self;
+        let report = |outcome: Result<(), &watcher::Error>| {
+            if let Some(hook) = &health {
+                hook(outcome);
+            }
+        };
         let kind = K::kind(&()).into_owned();
         let mut events =
             std::pin::pin!(reflector::reflector(writer, watcher(api, config)).default_backoff());
         while let Some(event) = events.next().await {
+            match &event {
+                Ok(watcher::Event::Init) => {}
+                Ok(_) => report(Ok(())),
+                Err(error) => report(Err(error)),
+            }
             let object = match event {
                 Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => object,
                 Ok(watcher::Event::Delete(object)) => {
