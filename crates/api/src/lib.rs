@@ -18,3 +18,4 @@ pub mod reference;
 pub mod replication;
 pub mod schema;
 pub mod validation;
+pub mod version;

@@ -9,6 +9,7 @@
 //!
 //! Not written yet: the K8ssandraCluster, ReplicatedSecret and K8ssandraTask controllers.
 
+pub mod build;
 pub mod caches;
 pub mod client_config;
 pub mod remote;

@@ -2,6 +2,7 @@
 //!
 //! - [`apply`]: server-side apply with the controller's field manager;
 //! - [`events`]: Kubernetes Events about the object a controller works on;
+//! - [`hash`]: stable hashes of desired objects, stamped in an annotation;
 //! - [`metrics`]: reconcile counts, durations and errors by controller;
 //! - [`cache`]: watch caches that passes read instead of the API server, one watch per kind
 //!   shared by the controllers it triggers, aware of the operator's own writes;
@@ -15,6 +16,7 @@ pub mod apply;
 pub mod backoff;
 pub mod cache;
 pub mod events;
+pub mod hash;
 pub mod identity;
 pub mod metrics;
 pub mod scope;

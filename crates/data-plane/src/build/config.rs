@@ -11,7 +11,11 @@ use k8ssandra_api::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{BuildError, Result, cluster_name, hash::canonical_json, images::parse_version};
+use k8ssandra_api::version::parse_version;
+
+use k8ssandra_reconcile::hash::canonical_json;
+
+use super::{BuildError, Result, cluster_name};
 
 /// Name of the `cassandra` container port whose number is the Management API port.
 pub const MGMT_API_PORT_NAME: &str = "mgmt-api-http";

@@ -9,7 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use k8ssandra_api::cassandra::{CassandraDatacenter, ServerType};
+use k8ssandra_api::{
+    cassandra::{CassandraDatacenter, ServerType},
+    version::parse_version,
+};
 
 use super::{BuildError, Result};
 
@@ -153,16 +156,6 @@ pub fn server_image(dc: &CassandraDatacenter, images: &ImageConfig) -> Result<St
         Some(image) => Ok(image.to_owned()),
         None => images.server_image(dc.spec.server_type, &dc.spec.server_version),
     }
-}
-
-/// `major.minor.patch` as numbers, if `version` has that shape.
-#[must_use]
-pub fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = version.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    let patch = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some((major, minor, patch))
 }
 
 /// Whether upstream ships an image for the version: Cassandra 3.11, 4.x, 5.x; DSE 6.8, 6.9;
