@@ -1,9 +1,7 @@
 //! The control-plane controllers run in-process against a local cluster, the way the operator
 //! binary runs them, with a recording client.
 
-use std::sync::Arc;
-
-use k8ssandra_control_plane::{caches, client_config, remote::Registry};
+use k8ssandra_control_plane::remote::Registry;
 use k8ssandra_reconcile::metrics::ReconcileMetrics;
 use tokio::task::JoinHandle;
 
@@ -29,14 +27,13 @@ impl ControlPlaneOperator {
         let metrics = ReconcileMetrics::register(&mut metrics_registry);
         let registry = Registry::default();
         registry.set_local(client.clone(), &cluster.access().server);
-        let (caches, feeds) = caches::watch_all(&client, namespace);
-        let ctx = Arc::new(client_config::Context::new(
-            client,
-            caches,
-            registry.clone(),
-            metrics,
-        ));
-        let task = tokio::spawn(k8ssandra_control_plane::run(ctx, feeds));
+        let namespace = namespace.map(str::to_owned);
+        let task = tokio::spawn({
+            let registry = registry.clone();
+            async move {
+                k8ssandra_control_plane::run(client, namespace.as_deref(), registry, metrics).await;
+            }
+        });
         Ok(Self {
             task,
             requests,

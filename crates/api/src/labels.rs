@@ -79,6 +79,10 @@ pub const TASK_STATUS: &str = "control.k8ssandra.io/status";
 pub mod annotations {
     /// Hash of the desired object, to tell a real change from a re-apply.
     pub const RESOURCE_HASH: &str = "k8ssandra.io/resource-hash";
+    /// Hash of what a CassandraDatacenter was built from (its datacenter of the K8ssandraCluster,
+    /// merged): tells a change of the spec, which is applied, from a change of the operator,
+    /// which waits for `k8ssandra.io/autoupdate-spec` (this operator's).
+    pub const DATACENTER_SPEC_HASH: &str = "k8ssandra.io/datacenter-spec-hash";
     /// Hash of the desired object on what the data plane creates (upstream cass-operator's key).
     pub const DATA_PLANE_RESOURCE_HASH: &str = "cassandra.datastax.com/resource-hash";
     /// On a CassandraDatacenter: `"true"` builds the configuration with the k8ssandra-client image

@@ -25,7 +25,8 @@ use crate::{
 };
 
 /// One datacenter of a K8ssandraCluster with everything it inherits from the cluster resolved.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResolvedDatacenter {
     /// Cassandra cluster name.
     pub cluster_name: String,

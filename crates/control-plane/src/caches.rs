@@ -1,14 +1,18 @@
 //! The watch caches of the control plane's own cluster that its controllers read: ClientConfigs,
-//! and the Secrets they name once marked watched. (Remote clusters' caches are in the
-//! [`crate::remote::Registry`].)
+//! K8ssandraClusters, ReplicatedSecrets, and the Secrets marked watched (a ClientConfig's once
+//! read, the credentials the control plane replicates). Remote clusters' caches are in the
+//! [`crate::remote::Registry`].
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8ssandra_api::{config::ClientConfig, labels};
+use k8ssandra_api::{
+    config::ClientConfig, k8ssandra::K8ssandraCluster, labels, replication::ReplicatedSecret,
+};
 use k8ssandra_reconcile::{
     cache::{Cache, Feed, watch},
     scope::scoped_api,
+    tolerant::Tolerant,
 };
 use kube::{Client, runtime::watcher};
 
@@ -22,8 +26,13 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(3);
 pub struct Caches {
     /// Every ClientConfig.
     pub client_configs: Cache<ClientConfig>,
-    /// The Secrets marked watched (a ClientConfig's, once a pass has read it).
+    /// The Secrets marked watched (a ClientConfig's, once a pass has read it; those the control
+    /// plane replicates).
     pub secrets: Cache<Secret>,
+    /// Every K8ssandraCluster, decoded or not.
+    pub k8ssandra_clusters: Cache<Tolerant<K8ssandraCluster>>,
+    /// Every ReplicatedSecret, decoded or not.
+    pub replicated_secrets: Cache<Tolerant<ReplicatedSecret>>,
 }
 
 /// The watches that fill [`Caches`].
@@ -32,6 +41,10 @@ pub struct Feeds {
     pub client_configs: Feed<ClientConfig>,
     /// Feeds [`Caches::secrets`].
     pub secrets: Feed<Secret>,
+    /// Feeds [`Caches::k8ssandra_clusters`].
+    pub k8ssandra_clusters: Feed<Tolerant<K8ssandraCluster>>,
+    /// Feeds [`Caches::replicated_secrets`].
+    pub replicated_secrets: Feed<Tolerant<ReplicatedSecret>>,
 }
 
 /// The caches of `namespace` (every namespace when `None`), and the watches to run.
@@ -45,14 +58,26 @@ pub fn watch_all(client: &Client, namespace: Option<&str>) -> (Caches, Feeds) {
         scoped_api(client.clone(), namespace),
         watcher::Config::default().labels(&format!("{}=true", labels::WATCHED)),
     );
+    let (k8ssandra_clusters, k8ssandra_clusters_feed) = watch(
+        scoped_api(client.clone(), namespace),
+        watcher::Config::default(),
+    );
+    let (replicated_secrets, replicated_secrets_feed) = watch(
+        scoped_api(client.clone(), namespace),
+        watcher::Config::default(),
+    );
     (
         Caches {
             client_configs,
             secrets,
+            k8ssandra_clusters,
+            replicated_secrets,
         },
         Feeds {
             client_configs: client_configs_feed,
             secrets: secrets_feed,
+            k8ssandra_clusters: k8ssandra_clusters_feed,
+            replicated_secrets: replicated_secrets_feed,
         },
     )
 }
@@ -72,11 +97,20 @@ impl Caches {
     /// # Errors
     /// When a watch has not listed in time; the pass is retried.
     pub async fn settle(&self) -> Result<(), NotReady> {
-        let all_ready = async { tokio::join!(self.client_configs.ready(), self.secrets.ready()) };
+        let all_ready = async {
+            tokio::join!(
+                self.client_configs.ready(),
+                self.secrets.ready(),
+                self.k8ssandra_clusters.ready(),
+                self.replicated_secrets.ready(),
+            )
+        };
         if tokio::time::timeout(READY_LIMIT, all_ready).await.is_err() {
             let waiting = [
                 ("ClientConfigs", self.client_configs.is_ready()),
                 ("Secrets", self.secrets.is_ready()),
+                ("K8ssandraClusters", self.k8ssandra_clusters.is_ready()),
+                ("ReplicatedSecrets", self.replicated_secrets.is_ready()),
             ]
             .iter()
             .filter(|(_, ready)| !ready)
@@ -88,6 +122,8 @@ impl Caches {
         tokio::join!(
             self.client_configs.catch_up(CATCH_UP_LIMIT),
             self.secrets.catch_up(CATCH_UP_LIMIT),
+            self.k8ssandra_clusters.catch_up(CATCH_UP_LIMIT),
+            self.replicated_secrets.catch_up(CATCH_UP_LIMIT),
         );
         Ok(())
     }
@@ -96,6 +132,11 @@ impl Caches {
 impl Feeds {
     /// Runs every watch until the controllers stop.
     pub async fn run(self) {
-        tokio::join!(self.client_configs.run(), self.secrets.run());
+        tokio::join!(
+            self.client_configs.run(),
+            self.secrets.run(),
+            self.k8ssandra_clusters.run(),
+            self.replicated_secrets.run(),
+        );
     }
 }

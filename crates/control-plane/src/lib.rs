@@ -5,22 +5,65 @@
 //!   of narrow watches per context, with each context's health as its watches see it;
 //! - [`client_config`]: the ClientConfig controller, which keeps the registry in step with the
 //!   ClientConfigs and their Secrets, live, and reports `Reachable` on each;
+//! - [`k8ssandra_cluster`]: the K8ssandraCluster controller, which makes one CassandraDatacenter
+//!   per datacenter in the cluster its context names and rolls their status up;
+//! - [`replicated_secret`]: the ReplicatedSecret controller, which copies Secrets into other
+//!   namespaces and clusters;
+//! - [`build`]: the pure builders of what those controllers write;
 //! - [`caches`]: the watch caches of the control plane's own cluster.
 //!
-//! Not written yet: the K8ssandraCluster, ReplicatedSecret and K8ssandraTask controllers.
+//! Not written yet: the K8ssandraTask controller.
 
 pub mod build;
 pub mod caches;
 pub mod client_config;
+pub mod k8ssandra_cluster;
 pub mod remote;
+pub mod replicated_secret;
 
 use std::sync::Arc;
 
-/// Runs the control-plane controllers and their watches until they stop.
-pub async fn run(client_configs: Arc<client_config::Context>, mut feeds: caches::Feeds) {
-    let client_configs = client_config::run(client_configs, &mut feeds);
+use k8ssandra_reconcile::metrics::ReconcileMetrics;
+use kube::Client;
+
+/// Runs the control-plane controllers (ClientConfig, K8ssandraCluster, ReplicatedSecret) and
+/// their watches on the cluster of `client`, in `namespace` (every namespace when `None`), until
+/// they stop. `registry` should hold the local cluster already ([`remote::Registry::set_local`]).
+pub async fn run(
+    client: Client,
+    namespace: Option<&str>,
+    registry: remote::Registry,
+    metrics: ReconcileMetrics,
+) {
+    let (caches, mut feeds) = caches::watch_all(&client, namespace);
+    let client_configs = client_config::run(
+        Arc::new(client_config::Context::new(
+            client.clone(),
+            caches.clone(),
+            registry.clone(),
+            metrics.clone(),
+        )),
+        &mut feeds,
+    );
+    let clusters = k8ssandra_cluster::run(
+        Arc::new(k8ssandra_cluster::Context::new(
+            client.clone(),
+            caches.clone(),
+            registry.clone(),
+            metrics.clone(),
+        )),
+        &mut feeds,
+    );
+    let replication = replicated_secret::run(
+        Arc::new(replicated_secret::Context::new(
+            client, caches, registry, metrics,
+        )),
+        &mut feeds,
+    );
     tokio::select! {
         () = feeds.run() => tracing::warn!("the watches ended"),
-        () = client_configs => tracing::warn!("the controllers stopped"),
+        () = async { tokio::join!(client_configs, clusters, replication); } => {
+            tracing::warn!("the controllers stopped");
+        }
     }
 }

@@ -24,7 +24,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator: the data-plane controllers (CassandraDatacenter, CassandraTask,
-    /// ScheduledTask) against the cluster of the current kubeconfig or the pod's service account.
+    /// ScheduledTask) against the cluster of the current kubeconfig or the pod's service account,
+    /// and with --control-plane the control-plane ones (ClientConfig, K8ssandraCluster,
+    /// ReplicatedSecret).
     Run {
         /// Watch only this namespace (default: every namespace).
         #[arg(long, env = "WATCH_NAMESPACE")]
@@ -34,7 +36,7 @@ enum Command {
         /// exists, else upstream v1.32's images.
         #[arg(long, env = "IMAGE_CONFIG", value_name = "FILE")]
         image_config: Option<PathBuf>,
-        /// Also run the control plane (K8ssandraCluster); not available yet.
+        /// Also run the control plane: ClientConfigs, K8ssandraClusters, ReplicatedSecrets.
         #[arg(long, env = "K8SSANDRA_CONTROL_PLANE", default_value_t = false)]
         control_plane: bool,
     },
@@ -56,18 +58,14 @@ fn main() -> anyhow::Result<ExitCode> {
             control_plane,
             image_config,
         } => {
-            if control_plane {
-                bail!(
-                    "the control-plane role is not available in this version; run without --control-plane"
-                );
-            }
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?
-                .block_on(run::data_plane(
+                .block_on(run::operator(
                     namespace,
                     run::images(image_config.as_deref())?,
+                    control_plane,
                 ))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1,5 +1,5 @@
-//! `k8ssandra-operator run`: logging, the Kubernetes client, and the data-plane controllers until
-//! Ctrl-C or SIGTERM.
+//! `k8ssandra-operator run`: logging, the Kubernetes client, and the data-plane controllers (with
+//! the control-plane ones when asked) until Ctrl-C or SIGTERM.
 
 use std::{path::Path, sync::Arc};
 
@@ -32,9 +32,14 @@ pub fn images(file: Option<&Path>) -> anyhow::Result<ImageConfig> {
     image_file::parse(&text).with_context(|| format!("in {}", path.display()))
 }
 
-/// Runs the CassandraDatacenter, CassandraTask and ScheduledTask controllers until the process is
-/// asked to stop.
-pub async fn data_plane(namespace: Option<String>, images: ImageConfig) -> anyhow::Result<()> {
+/// Runs the CassandraDatacenter, CassandraTask and ScheduledTask controllers, and with
+/// `control_plane` the ClientConfig, K8ssandraCluster and ReplicatedSecret ones, until the
+/// process is asked to stop.
+pub async fn operator(
+    namespace: Option<String>,
+    images: ImageConfig,
+    control_plane: bool,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -47,6 +52,7 @@ pub async fn data_plane(namespace: Option<String>, images: ImageConfig) -> anyho
         "reading the Kubernetes configuration (kubeconfig or in-cluster service account)",
     )?;
     k8ssandra_reconcile::identity::identify(&mut config);
+    let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     let mut registry = Registry::default();
     let metrics = ReconcileMetrics::register(&mut registry);
@@ -70,20 +76,30 @@ pub async fn data_plane(namespace: Option<String>, images: ImageConfig) -> anyho
         task::Timings::default(),
     ));
     let schedules = Arc::new(schedule::Context::new(
-        client,
+        client.clone(),
         caches,
-        metrics,
+        metrics.clone(),
         schedule::Timings::default(),
     ));
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
-        "data plane starting"
+        control_plane,
+        "operator starting"
     );
+    let control = async {
+        if !control_plane {
+            return std::future::pending().await;
+        }
+        let remotes = k8ssandra_control_plane::remote::Registry::default();
+        remotes.set_local(client.clone(), &server);
+        k8ssandra_control_plane::run(client.clone(), namespace.as_deref(), remotes, metrics).await;
+    };
     tokio::select! {
         () = k8ssandra_data_plane::run(
             Controllers { datacenters, tasks, schedules },
             feeds,
         ) => {}
+        () = control => {}
         () = shutdown_signal() => tracing::info!("stopping"),
     }
     Ok(())

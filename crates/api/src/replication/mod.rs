@@ -93,4 +93,8 @@ pub struct ReplicationCondition {
     /// When `status` last changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
+    /// Why replication into the cluster is not done: the cluster, namespace and error (this
+    /// operator's addition to upstream's condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -1,7 +1,9 @@
 //! The CassandraDatacenter of one datacenter of a K8ssandraCluster (pure): upstream's fields,
 //! labels and annotations, so that the data plane (ours or cass-operator) runs it unchanged. The
 //! object carries the hash of itself in `k8ssandra.io/resource-hash` (upstream's key): it is
-//! written to its cluster only when that hash changes.
+//! written to its cluster only when that hash changes. It also carries the hash of what it was
+//! built from (`k8ssandra.io/datacenter-spec-hash`), so that a change of the operator alone can be
+//! told from a change of the spec.
 
 use std::collections::BTreeMap;
 
@@ -181,12 +183,26 @@ pub fn datacenter(inputs: &DatacenterInputs<'_>) -> Result<CassandraDatacenter, 
         spec,
         status: None,
     };
-    hash::stamp(&mut datacenter, annotations::RESOURCE_HASH, &[]).map_err(|source| {
-        BuildError::Serialize {
-            datacenter: dc.meta.name.clone(),
-            source,
-        }
-    })?;
+    let serialize = |source| BuildError::Serialize {
+        datacenter: dc.meta.name.clone(),
+        source,
+    };
+    let inputs = serde_json::json!({
+        "datacenter": dc,
+        "first": first,
+        "initialReplication": inputs.initial_replication,
+        "auth": cluster.auth_enabled(),
+        "externalDatacenters": cluster.spec.external_datacenters,
+    });
+    datacenter
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(
+            annotations::DATACENTER_SPEC_HASH.to_owned(),
+            hash::hash_value(&inputs),
+        );
+    hash::stamp(&mut datacenter, annotations::RESOURCE_HASH, &[]).map_err(serialize)?;
     Ok(datacenter)
 }
 

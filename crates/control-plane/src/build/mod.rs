@@ -1,7 +1,9 @@
 //! Pure builders of what the control plane writes into the clusters: each datacenter's
-//! CassandraDatacenter, its server configuration, and the initial system replication.
+//! CassandraDatacenter, its server configuration, the initial system replication, and the
+//! shared credentials.
 
 pub mod config;
+pub mod credentials;
 pub mod datacenter;
 pub mod replication;
 

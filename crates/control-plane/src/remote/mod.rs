@@ -5,4 +5,4 @@ pub mod kubeconfig;
 pub mod registry;
 
 pub use kubeconfig::{KubeconfigError, RemoteAccess};
-pub use registry::{Health, Registry, Remote, RemoteCluster};
+pub use registry::{Health, Registry, Remote, RemoteChange, RemoteCluster, RemoteKind};

@@ -7,9 +7,14 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
-use k8ssandra_reconcile::cache::{Cache, HealthHook, watch};
-use kube::{Api, Client, runtime::watcher};
+use k8ssandra_reconcile::{
+    cache::{Cache, Feed, HealthHook, watch},
+    tolerant::Tolerant,
+};
+use kube::{Api, Client, Resource, runtime::watcher};
 use tokio::{sync::broadcast, task::JoinHandle};
 
 use super::kubeconfig::{KubeconfigError, RemoteAccess, WATCH_TIMEOUT_SECONDS};
@@ -19,6 +24,8 @@ pub const LOCAL_CONTEXT: &str = "";
 
 /// How many changes a slow listener may fall behind before it misses some (it then re-reads all).
 const CHANGES_BUFFER: usize = 256;
+/// The same for changes of remote objects, which come in bursts (a rollout of many pods).
+const OBJECT_CHANGES_BUFFER: usize = 4096;
 
 /// Whether a remote API server answers, as its watches see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +49,13 @@ pub struct RemoteCluster {
     pub client: Client,
     /// The CassandraDatacenters of K8ssandraClusters in that cluster (labelled with
     /// `k8ssandra.io/cluster-name`), in every namespace.
-    pub datacenters: Cache<CassandraDatacenter>,
+    pub datacenters: Cache<Tolerant<CassandraDatacenter>>,
+    /// The Cassandra seed pods (labelled `cassandra.datastax.com/seed-node=true`), whose
+    /// addresses the other datacenters need.
+    pub seed_pods: Cache<Pod>,
+    /// The Secrets copied there by a ReplicatedSecret (labelled
+    /// `k8ssandra.io/replicated-secret-name`).
+    pub secrets: Cache<Secret>,
     fingerprint: String,
     health: Arc<Mutex<Health>>,
     watches: Vec<JoinHandle<()>>,
@@ -91,11 +104,39 @@ pub enum Remote {
     },
 }
 
+/// Which remote watch saw a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteKind {
+    /// A CassandraDatacenter.
+    Datacenter,
+    /// A seed pod.
+    SeedPod,
+    /// A replicated Secret.
+    Secret,
+}
+
+/// An object of a remote cluster that changed, was created or deleted: enough for a controller
+/// to find which of its objects to pass again.
+#[derive(Clone, Debug)]
+pub struct RemoteChange {
+    /// The context it is in.
+    pub context: String,
+    /// Its kind.
+    pub kind: RemoteKind,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+}
+
 /// Every context the ClientConfigs name. Cheap to clone; clones share the entries.
 #[derive(Clone)]
 pub struct Registry {
     entries: Arc<Mutex<BTreeMap<String, Remote>>>,
     changes: broadcast::Sender<String>,
+    objects: broadcast::Sender<RemoteChange>,
 }
 
 impl Default for Registry {
@@ -103,6 +144,7 @@ impl Default for Registry {
         Self {
             entries: Arc::default(),
             changes: broadcast::channel(CHANGES_BUFFER).0,
+            objects: broadcast::channel(OBJECT_CHANGES_BUFFER).0,
         }
     }
 }
@@ -127,6 +169,12 @@ impl Registry {
     #[must_use]
     pub fn changes(&self) -> broadcast::Receiver<String> {
         self.changes.subscribe()
+    }
+
+    /// The remote objects that change, as they change, in every context.
+    #[must_use]
+    pub fn object_changes(&self) -> broadcast::Receiver<RemoteChange> {
+        self.objects.subscribe()
     }
 
     /// Makes `context` what `access` says: a new client and new watches when the kubeconfig or
@@ -225,19 +273,76 @@ impl Registry {
                 }
             })
         };
-        let narrow = watcher::Config::default()
-            .labels(labels::K8SSANDRA_CLUSTER_NAME)
-            .timeout(WATCH_TIMEOUT_SECONDS);
-        let (datacenters, feed) = watch(Api::<CassandraDatacenter>::all(client.clone()), narrow);
-        let watches = vec![tokio::spawn(feed.report_health(hook).run())];
+        let narrow = |selector: &str| {
+            watcher::Config::default()
+                .labels(selector)
+                .timeout(WATCH_TIMEOUT_SECONDS)
+        };
+        // Every watch reports its outcomes; one is enough to tell health, and the datacenters'
+        // watch is the one every K8ssandraCluster needs.
+        let (datacenters, datacenters_feed) = watch(
+            Api::<Tolerant<CassandraDatacenter>>::all(client.clone()),
+            narrow(labels::K8SSANDRA_CLUSTER_NAME),
+        );
+        let (seed_pods, seed_pods_feed) = watch(
+            Api::<Pod>::all(client.clone()),
+            narrow(&format!("{}=true", labels::SEED_NODE)),
+        );
+        let (secrets, secrets_feed) = watch(
+            Api::<Secret>::all(client.clone()),
+            narrow(labels::REPLICATED_SECRET_NAME),
+        );
+        let context = access.context.clone();
+        let watches = vec![
+            self.forward(
+                &context,
+                RemoteKind::Datacenter,
+                datacenters_feed.report_health(hook),
+            ),
+            self.forward(&context, RemoteKind::SeedPod, seed_pods_feed),
+            self.forward(&context, RemoteKind::Secret, secrets_feed),
+        ];
         RemoteCluster {
             context: access.context,
             server: access.server,
             client,
             datacenters,
+            seed_pods,
+            secrets,
             fingerprint: access.fingerprint,
             health,
             watches,
         }
+    }
+
+    /// Runs a remote watch, telling [`Registry::object_changes`] of each change it sees.
+    fn forward<K>(&self, context: &str, kind: RemoteKind, mut feed: Feed<K>) -> JoinHandle<()>
+    where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut seen = feed.subscribe().boxed();
+        let objects = self.objects.clone();
+        let context = context.to_owned();
+        tokio::spawn(async move {
+            let forward = async {
+                while let Some(Ok(object)) = seen.next().await {
+                    let meta = object.meta();
+                    let _ = objects.send(RemoteChange {
+                        context: context.clone(),
+                        kind,
+                        namespace: meta.namespace.clone().unwrap_or_default(),
+                        name: meta.name.clone().unwrap_or_default(),
+                        labels: meta.labels.clone().unwrap_or_default(),
+                    });
+                }
+            };
+            tokio::join!(feed.run(), forward);
+        })
     }
 }

@@ -1,7 +1,6 @@
 //! The superuser Secret, `<cluster>-superuser`, generated when `superuserSecretName` is empty:
-//! `username` `<cluster>-superuser` (cleaned up for Kubernetes), `password` 54 characters of the
-//! URL-safe base64 alphabet made from 40 random bytes (upstream's: short enough for bcrypt's
-//! 55-byte limit).
+//! `username` `<cluster>-superuser` (cleaned up for Kubernetes), and a generated `password` (see
+//! [`k8ssandra_reconcile::password`]).
 //!
 //! It is born marked as read by this datacenter (the watched label and watched-by annotation), so
 //! that the watch on marked Secrets sees it at once and its password reaches the role.
@@ -12,11 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels, names};
+pub use k8ssandra_reconcile::password::{PASSWORD_RANDOM_BYTES, password_from_random};
 
 use super::{cluster_name, non_empty, operator_labels};
 
@@ -28,15 +27,6 @@ pub fn watcher_name(dc: &CassandraDatacenter) -> String {
         dc.metadata.namespace.as_deref().unwrap_or_default(),
         dc.metadata.name.as_deref().unwrap_or_default()
     )
-}
-
-/// Random bytes a password is made from.
-pub const PASSWORD_RANDOM_BYTES: usize = 40;
-
-/// The password made from `random` (URL-safe base64 without padding: 54 characters).
-#[must_use]
-pub fn password_from_random(random: &[u8; PASSWORD_RANDOM_BYTES]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
 }
 
 /// Username of the generated superuser.

@@ -16,7 +16,7 @@ use k8s_openapi::{
 };
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
 use k8ssandra_mgmt_api::{EndpointStates, NodeStatus};
-use k8ssandra_reconcile::{apply::delete_if_present, events::Severity};
+use k8ssandra_reconcile::{apply::delete_if_present, events::Severity, finalizer};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
@@ -50,7 +50,7 @@ fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
 /// Whether the finalizer is on the object.
 #[must_use]
 pub fn has_finalizer(meta: &ObjectMeta) -> bool {
-    meta.finalizers.iter().flatten().any(|f| f == FINALIZER)
+    finalizer::has_finalizer(meta, FINALIZER)
 }
 
 /// Whether the volume claims go with the datacenter (upstream's default).
@@ -78,28 +78,10 @@ pub fn decommissions(dc: &CassandraDatacenter, gossip: Option<&EndpointStates>) 
 /// when there is nothing to change (or `no-finalizer` forbids adding it).
 #[must_use]
 pub fn finalizer_patch(meta: &ObjectMeta, add: bool) -> Option<serde_json::Value> {
-    let present = has_finalizer(meta);
-    let mut list = meta.finalizers.clone().unwrap_or_default();
-    if add {
-        if present
-            || meta.deletion_timestamp.is_some()
-            || annotation(meta, labels::annotations::NO_FINALIZER).is_some()
-        {
-            return None;
-        }
-        list.push(FINALIZER.to_owned());
-    } else {
-        if !present {
-            return None;
-        }
-        list.retain(|f| f != FINALIZER);
+    if add && annotation(meta, labels::annotations::NO_FINALIZER).is_some() {
+        return None;
     }
-    Some(serde_json::json!({
-        "metadata": {
-            "resourceVersion": meta.resource_version,
-            "finalizers": list,
-        }
-    }))
+    finalizer::finalizer_patch(meta, FINALIZER, add)
 }
 
 /// Writes the finalizer patch, if any; the datacenter may not decode, so only its metadata is

@@ -111,9 +111,7 @@ pub async fn create_superuser_secret(
         let name = name.clone();
         move |source| SecretsError::Kube { what, name, source }
     };
-    let mut random = [0_u8; superuser_secret::PASSWORD_RANDOM_BYTES];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-        .map_err(|_| SecretsError::Random)?;
+    let random = k8ssandra_reconcile::password::random_bytes().map_err(|_| SecretsError::Random)?;
     let Some(secret) = superuser_secret::superuser_secret(dc, &random) else {
         return Ok(0);
     };
