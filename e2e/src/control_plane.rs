@@ -1,5 +1,10 @@
 //! The control-plane controllers run in-process against a local cluster, the way the operator
-//! binary runs them, with a recording client.
+//! binary runs them, with recording clients: one for its own cluster, one per remote context.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
 
 use k8ssandra_control_plane::remote::Registry;
 use k8ssandra_reconcile::metrics::ReconcileMetrics;
@@ -11,7 +16,9 @@ use crate::{HarnessError, LocalCluster, counting::RequestLog};
 pub struct ControlPlaneOperator {
     task: JoinHandle<()>,
     requests: RequestLog,
+    remote_requests: Arc<Mutex<BTreeMap<String, RequestLog>>>,
     registry: Registry,
+    metrics: Arc<prometheus_client::registry::Registry>,
 }
 
 impl ControlPlaneOperator {
@@ -21,11 +28,24 @@ impl ControlPlaneOperator {
     /// # Errors
     /// When the client cannot be built.
     pub fn start(cluster: &LocalCluster, namespace: Option<&str>) -> Result<Self, HarnessError> {
-        crate::data_plane::init_logs();
+        crate::logs::init();
         let (client, requests) = cluster.recording_client()?;
         let mut metrics_registry = prometheus_client::registry::Registry::default();
         let metrics = ReconcileMetrics::register(&mut metrics_registry);
-        let registry = Registry::default();
+        // Every client a context gets (a rotation makes a new one) records into its log.
+        let remote_requests: Arc<Mutex<BTreeMap<String, RequestLog>>> = Arc::default();
+        let registry = Registry::with_client_factory(Arc::new({
+            let logs = Arc::clone(&remote_requests);
+            move |context, config| {
+                let log = logs
+                    .lock()
+                    .map_err(|_| "request logs poisoned".to_owned())?
+                    .entry(context.to_owned())
+                    .or_default()
+                    .clone();
+                crate::counting::counting_client_into(config, log).map_err(|e| e.to_string())
+            }
+        }));
         registry.set_local(client.clone(), &cluster.access().server);
         let namespace = namespace.map(str::to_owned);
         let task = tokio::spawn({
@@ -37,7 +57,9 @@ impl ControlPlaneOperator {
         Ok(Self {
             task,
             requests,
+            remote_requests,
             registry,
+            metrics: Arc::new(metrics_registry),
         })
     }
 
@@ -45,6 +67,27 @@ impl ControlPlaneOperator {
     #[must_use]
     pub fn requests(&self) -> &RequestLog {
         &self.requests
+    }
+
+    /// The requests the operator sent to the API server of `context` (watches aside).
+    #[must_use]
+    pub fn remote_requests(&self, context: &str) -> RequestLog {
+        self.remote_requests
+            .lock()
+            .map(|mut logs| logs.entry(context.to_owned()).or_default().clone())
+            .unwrap_or_default()
+    }
+
+    /// How many passes of `controller` (e.g. `k8ssandracluster`) ended, successful or not.
+    #[must_use]
+    pub fn passes(&self, controller: &str) -> u64 {
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.metrics);
+        let label = format!("controller=\"{controller}\"");
+        text.lines()
+            .filter(|l| l.starts_with("reconciles_total{") && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     /// The remote clusters the operator knows.

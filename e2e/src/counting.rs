@@ -66,13 +66,20 @@ impl RequestLog {
 ///
 /// # Errors
 /// When the client cannot be built.
-pub fn counting_client(mut config: Config) -> Result<(Client, RequestLog), HarnessError> {
-    k8ssandra_reconcile::identity::identify(&mut config);
+pub fn counting_client(config: Config) -> Result<(Client, RequestLog), HarnessError> {
     let log = RequestLog::default();
-    let client = ClientBuilder::try_from(config)?
-        .with_layer(&RecordLayer(log.clone()))
-        .build();
-    Ok((client, log))
+    Ok((counting_client_into(config, log.clone())?, log))
+}
+
+/// A client of `config` whose requests are recorded in `log`.
+///
+/// # Errors
+/// When the client cannot be built.
+pub fn counting_client_into(mut config: Config, log: RequestLog) -> Result<Client, HarnessError> {
+    k8ssandra_reconcile::identity::identify(&mut config);
+    Ok(ClientBuilder::try_from(config)?
+        .with_layer(&RecordLayer(log))
+        .build())
 }
 
 struct RecordLayer(RequestLog);

@@ -51,17 +51,6 @@ pub fn schedule_test_timings() -> schedule::Timings {
     }
 }
 
-/// The operator's logs on the test's output when `E2E_LOG` is set (a filter such as `info` or
-/// `k8ssandra_data_plane=debug`), for debugging a test.
-pub(crate) fn init_logs() {
-    if let Ok(filter) = std::env::var("E2E_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
-            .try_init();
-    }
-}
-
 /// A running data-plane operator. Dropping it (or [`DataPlaneOperator::crash`]) stops it at
 /// once, as a killed process would stop.
 pub struct DataPlaneOperator {
@@ -91,7 +80,7 @@ impl DataPlaneOperator {
         timings: Timings,
         task_timings: task::Timings,
     ) -> Result<Self, HarnessError> {
-        init_logs();
+        crate::logs::init();
         let (client, requests) = cluster.recording_client()?;
         let mut registry = Registry::default();
         let metrics = ReconcileMetrics::register(&mut registry);

@@ -1,6 +1,12 @@
 //! Serves the fake Management API on every Cassandra pod of a fleet: a fake node on each pod's
-//! IP:8080 while the pod runs (listening inside the fleet's pod network), and the pod's readiness signal driven by the node (Ready once
-//! Cassandra is NORMAL, not ready when it is drained, stopped or decommissioned).
+//! IP:8080 while the pod runs (listening inside the fleet's pod network), and the pod's readiness
+//! signal driven by the node (Ready once Cassandra is NORMAL, not ready when it is drained,
+//! stopped or decommissioned).
+//!
+//! Each node resolves its seeds as Cassandra's seed provider does in cass-operator's images: the
+//! addresses behind the cluster's seed Service and the datacenter's additional-seed Service, read
+//! from their EndpointSlices in the pod's own cluster when it starts or reloads its seeds. A node
+//! that knows no live seed does not join (see the fake's rules).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -9,18 +15,25 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::{
+    core::v1::{PersistentVolumeClaim, Pod},
+    discovery::v1::EndpointSlice,
+};
 use k8ssandra_api::{labels, names};
 use k8ssandra_mgmt_api::{
     Route,
     fake::{
         Binder, FakeCluster, FakeNode, FakeTls, Fault, NodeEvent, NodeSpec, ReadinessChange,
-        SeedCheck, Times,
+        SeedCheck, SeedResolver, Times,
     },
 };
 use kube::{
     Api, Client, ResourceExt,
-    runtime::watcher::{self, Event},
+    api::ListParams,
+    runtime::{
+        WatchStreamExt,
+        watcher::{self, Event},
+    },
 };
 use tokio::task::JoinHandle;
 
@@ -166,7 +179,10 @@ async fn serve_pods(
     tls: Option<FakeTls>,
 ) {
     let pods: Api<Pod> = Api::all(client.clone());
-    let mut events = watcher::watcher(pods, watcher::Config::default().labels(&selector)).boxed();
+    // With backoff: while the API server is away, a watch retried at once spins a core.
+    let mut events = watcher::watcher(pods, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .boxed();
     while let Some(event) = events.next().await {
         match event {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
@@ -202,6 +218,42 @@ fn seed_label_check(client: &Client, namespace: &str, name: &str) -> SeedCheck {
                     .get(labels::SEED_NODE)
                     .is_some_and(|v| v == "true"),
             )
+        })
+    })
+}
+
+/// Resolves a node's seeds: the addresses in the EndpointSlices of the cluster's seed Service and
+/// of its datacenter's additional-seed Service, in the pod's namespace.
+fn seed_resolver(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+    datacenter: &str,
+) -> SeedResolver {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let selector = format!(
+        "kubernetes.io/service-name in ({},{})",
+        names::seed_service(cluster),
+        names::additional_seed_service(cluster, datacenter)
+    );
+    Arc::new(move || {
+        let slices = slices.clone();
+        let selector = selector.clone();
+        Box::pin(async move {
+            let listed = slices
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .ok()?;
+            let mut known: Vec<IpAddr> = listed
+                .items
+                .iter()
+                .flat_map(|slice| slice.endpoints.iter())
+                .flat_map(|endpoint| endpoint.addresses.iter())
+                .filter_map(|address| address.parse().ok())
+                .collect();
+            known.sort();
+            known.dedup();
+            Some(known)
         })
     })
 }
@@ -260,6 +312,12 @@ async fn reconcile_pod(
     )
     .seed(seed)
     .seed_check(seed_label_check(client, &namespace, &name))
+    .seed_resolver(seed_resolver(
+        client,
+        &namespace,
+        label(pod_labels, labels::CLUSTER),
+        label(pod_labels, labels::DATACENTER),
+    ))
     .binder(Arc::clone(binder));
     let spec = match tls {
         Some(tls) => spec.tls(tls.clone()),

@@ -18,6 +18,7 @@ mod etcd;
 pub mod fake_management_api;
 pub mod fleet;
 pub mod kubeconfig;
+pub mod logs;
 pub mod nodes;
 pub mod pod_network;
 pub mod process;

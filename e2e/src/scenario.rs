@@ -481,7 +481,10 @@ impl ConditionRecorder {
         let record = std::sync::Arc::clone(&seen);
         let config =
             kube::runtime::watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let stream = kube::runtime::watcher(scenario.datacenters(), config);
+        let stream = kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(
+            scenario.datacenters(),
+            config,
+        ));
         let task = tokio::spawn(async move {
             let mut objects =
                 std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(stream));

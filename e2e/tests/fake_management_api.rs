@@ -4,9 +4,13 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{Pod, Service},
+    discovery::v1::EndpointSlice,
+};
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
-use k8ssandra_data_plane::build::{images::ImageConfig, statefulset::desired_statefulsets};
+use k8ssandra_data_plane::build::{self, images::ImageConfig, statefulset::desired_statefulsets};
 use k8ssandra_e2e::{FakeManagementApi, FleetConfig, LocalCluster, wait};
 use k8ssandra_mgmt_api::{
     ClientSettings, ManagementApiClient, NodeStatus, StartOutcome,
@@ -14,7 +18,7 @@ use k8ssandra_mgmt_api::{
 };
 use kube::{
     Api, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{ListParams, Patch, PatchParams},
 };
 
 const NAMESPACE: &str = "cass";
@@ -71,7 +75,9 @@ async fn pods_of_a_datacenter_get_fake_nodes_that_drive_their_readiness() {
         .await
         .expect("namespace");
 
-    // The sample datacenter (no controller runs) and the StatefulSets the builders make for it.
+    // The sample datacenter (no controller runs) and the StatefulSets and Services the builders
+    // make for it; the cluster's EndpointSlice controller fills the seed Service, which the fake
+    // nodes resolve their seeds from.
     cluster
         .apply_yaml(NAMESPACE, SAMPLE)
         .await
@@ -85,6 +91,13 @@ async fn pods_of_a_datacenter_get_fake_nodes_that_drive_their_readiness() {
             .patch(&sts.name_any(), &params, &Patch::Apply(&sts))
             .await
             .expect("StatefulSet applies");
+    }
+    let services: Api<Service> = Api::namespaced(cluster.client(), NAMESPACE);
+    for service in build::services::services(&dc, &[]).expect("builders") {
+        services
+            .patch(&service.name_any(), &params, &Patch::Apply(&service))
+            .await
+            .expect("Service applies");
     }
 
     let api = FakeManagementApi::start(
@@ -115,6 +128,31 @@ async fn pods_of_a_datacenter_get_fake_nodes_that_drive_their_readiness() {
         .expect("label seed");
     let seed_client = pod_client(cluster, seed).await;
     start_until_ready(cluster, &seed_client, seed).await;
+    let seed_ip = pods
+        .get(seed)
+        .await
+        .expect("seed")
+        .status
+        .and_then(|s| s.pod_ip)
+        .expect("seed IP");
+    let slices: Api<EndpointSlice> = Api::namespaced(cluster.client(), NAMESPACE);
+    wait::until("the seed Service to list the seed", LIMIT, || async {
+        let listed = slices
+            .list(
+                &ListParams::default()
+                    .labels(&format!("{}=cluster1-seed-service", labels::SERVICE_NAME)),
+            )
+            .await
+            .ok()?;
+        listed
+            .items
+            .iter()
+            .flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.iter()))
+            .any(|a| *a == seed_ip)
+            .then_some(())
+    })
+    .await
+    .expect("seed listed");
 
     // The others start one at a time and turn Ready.
     for pod in others {

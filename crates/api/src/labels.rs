@@ -39,6 +39,8 @@ pub const NODE_STATE: &str = "cassandra.datastax.com/node-state";
 pub const PROM_METRICS: &str = "cassandra.datastax.com/prom-metrics";
 /// On a Secret a datacenter reads: `"true"` (the operator watches only Secrets labelled so).
 pub const WATCHED: &str = "cassandra.datastax.com/watched";
+/// Label Kubernetes uses to tie an EndpointSlice to its Service.
+pub const SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 /// Values of the [`NODE_STATE`] label.
 pub mod node_state {

@@ -45,7 +45,7 @@ pub struct Caches {
     pub claims: Cache<PersistentVolumeClaim>,
     /// The Services this operator manages.
     pub services: Cache<Service>,
-    /// The EndpointSlices this operator manages.
+    /// The EndpointSlices this operator manages, and those the control plane writes.
     pub endpoint_slices: Cache<EndpointSlice>,
     /// The PodDisruptionBudgets this operator manages.
     pub pdbs: Cache<PodDisruptionBudget>,
@@ -99,7 +99,14 @@ pub fn watch_all(client: &Client, namespace: Option<&str>) -> (Caches, Feeds) {
     let (pods, pods_feed) = watch(scoped_api(api(), namespace), of_datacenter());
     let (claims, claims_feed) = watch(scoped_api(api(), namespace), of_datacenter());
     let (services, services_feed) = watch(scoped_api(api(), namespace), managed());
-    let (endpoint_slices, endpoint_slices_feed) = watch(scoped_api(api(), namespace), managed());
+    // The control plane lists the other datacenters' seeds behind the additional-seed Service.
+    let seed_slices = watcher::Config::default().labels(&format!(
+        "{} in ({},{})",
+        labels::MANAGED_BY,
+        labels::DATA_PLANE_MANAGER,
+        labels::CONTROL_PLANE_MANAGER
+    ));
+    let (endpoint_slices, endpoint_slices_feed) = watch(scoped_api(api(), namespace), seed_slices);
     let (pdbs, pdbs_feed) = watch(scoped_api(api(), namespace), managed());
     let (secrets, secrets_feed) = watch(
         scoped_api(api(), namespace),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use k8ssandra_mgmt_api::fake::{
     Binder, DecommissionCheck, FakeCluster, FakeClusterConfig, FakeNode, FakeTls, Fault, NodeEvent,
-    NodeProcess, NodeSpec, NotReadyReason, ReadinessChange, SeedCheck, Times,
+    NodeProcess, NodeSpec, NotReadyReason, ReadinessChange, SeedCheck, SeedResolver, Times,
 };
 use k8ssandra_mgmt_api::{
     ClientSettings, ClusterHealth, Column, CompactRequest, ConsistencyLevel, CreateTableRequest,
@@ -425,6 +425,60 @@ async fn a_node_starts_only_with_a_seed_up() {
     a.set_seed(true);
     start_ready(&a, &ca).await;
     start_ready(&b, &cb).await;
+}
+
+/// A resolver that answers what `list` holds when asked.
+fn resolver(list: &Arc<std::sync::Mutex<Vec<IpAddr>>>) -> SeedResolver {
+    let list = Arc::clone(list);
+    Arc::new(move || {
+        let known = list.lock().expect("list").clone();
+        Box::pin(async move { Some(known) })
+    })
+}
+
+#[tokio::test]
+async fn a_node_starts_only_when_a_seed_it_knows_is_up() {
+    let cluster = fast_cluster();
+    let (a_ip, b_ip, c_ip) = (ip(77, 1), ip(77, 2), ip(77, 3));
+    // dc1's first seed knows itself only: the first node of a new cluster starts alone.
+    let dc1_seeds = Arc::new(std::sync::Mutex::new(vec![a_ip]));
+    let spec = NodeSpec::new("dc1-r1-sts-0", "dc1", "r1", "pvc-a", a_ip)
+        .seed(true)
+        .seed_resolver(resolver(&dc1_seeds));
+    let a = cluster.start_node(spec).await.expect("a");
+    start_ready(&a, &settings().client("dc1-r1-sts-0", a_ip)).await;
+
+    // dc2's seed, told only of its own datacenter's seeds: it would form a ring of its own.
+    let dc2_seeds = Arc::new(std::sync::Mutex::new(vec![b_ip]));
+    let spec = NodeSpec::new("dc2-r1-sts-0", "dc2", "r1", "pvc-b", b_ip)
+        .seed(true)
+        .seed_resolver(resolver(&dc2_seeds));
+    let b = cluster.start_node(spec).await.expect("b");
+    let cb = settings().client("dc2-r1-sts-0", b_ip);
+    cb.start(None).await.expect("launched");
+    let reason = b.exit_reason().unwrap_or_default();
+    assert!(
+        reason.contains("none of the seeds this node knows (127.200.77.2) is up"),
+        "{reason}"
+    );
+    // Once its seed list also holds dc1's seed, it joins.
+    dc2_seeds.lock().expect("list").push(a_ip);
+    start_ready(&b, &cb).await;
+    assert_eq!(
+        cb.reload_seeds().await.expect("reload"),
+        vec!["127.200.77.2".to_owned(), "127.200.77.1".to_owned()]
+    );
+
+    // A non-seed knowing no seed that is up never starts, even with the cluster up.
+    let nowhere = Arc::new(std::sync::Mutex::new(vec![ip(77, 9)]));
+    let spec =
+        NodeSpec::new("dc2-r1-sts-1", "dc2", "r1", "pvc-c", c_ip).seed_resolver(resolver(&nowhere));
+    let c = cluster.start_node(spec).await.expect("c");
+    let cc = settings().client("dc2-r1-sts-1", c_ip);
+    cc.start(None).await.expect("launched");
+    assert!(c.exit_reason().is_some_and(|r| r.contains("127.200.77.9")));
+    nowhere.lock().expect("list").push(b_ip);
+    start_ready(&c, &cc).await;
 }
 
 #[tokio::test]

@@ -23,13 +23,26 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{
     Api, Resource,
     runtime::{
-        WatchStreamExt,
         reflector::{self, ObjectRef, Store, store::Writer},
         watcher,
     },
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
+
+use crate::backoff::BackoffPolicy;
+
+/// Delays between the retries of a failing watch: short enough that a cluster whose API server
+/// comes back is followed again within seconds, long enough not to press one that is down.
+pub const WATCH_BACKOFF: BackoffPolicy = BackoffPolicy {
+    base: Duration::from_millis(500),
+    max: Duration::from_secs(8),
+};
+
+/// Whether the API server answered that the watch's resource version is gone (410).
+fn expired(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchError(status) if status.code == 410)
+}
 
 /// How often [`Cache::catch_up`] looks at the store again.
 const CATCH_UP_POLL: Duration = Duration::from_millis(10);
@@ -242,7 +255,10 @@ where
         self
     }
 
-    /// Runs the watch (with backoff on errors) until every subscriber is gone.
+    /// Runs the watch until every subscriber is gone. A failed watch is retried after
+    /// [`WATCH_BACKOFF`] (reset by any event), but at once when the API server says the resource
+    /// version expired (as after its restart): the watcher then lists again, and waiting would
+    /// only keep the cache stale.
     pub async fn run(self) {
         let Self {
             api,
@@ -258,12 +274,15 @@ where
             }
         };
         let kind = K::kind(&()).into_owned();
-        let mut events =
-            std::pin::pin!(reflector::reflector(writer, watcher(api, config)).default_backoff());
+        let mut events = std::pin::pin!(reflector::reflector(writer, watcher(api, config)));
+        let mut failures = 0;
         while let Some(event) = events.next().await {
             match &event {
                 Ok(watcher::Event::Init) => {}
-                Ok(_) => report(Ok(())),
+                Ok(_) => {
+                    failures = 0;
+                    report(Ok(()));
+                }
                 Err(error) => report(Err(error)),
             }
             let object = match event {
@@ -281,6 +300,10 @@ where
                 Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
                 Err(error) => {
                     tracing::warn!(%kind, %error, "watch failed; retrying");
+                    if !expired(&error) {
+                        failures += 1;
+                        tokio::time::sleep(WATCH_BACKOFF.delay(failures)).await;
+                    }
                     continue;
                 }
             };

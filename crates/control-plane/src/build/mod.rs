@@ -1,11 +1,12 @@
 //! Pure builders of what the control plane writes into the clusters: each datacenter's
-//! CassandraDatacenter, its server configuration, the initial system replication, and the
-//! shared credentials.
+//! CassandraDatacenter, its server configuration, the initial system replication, the shared
+//! credentials, and the seeds each datacenter learns of the others.
 
 pub mod config;
 pub mod credentials;
 pub mod datacenter;
 pub mod replication;
+pub mod seeds;
 
 use std::collections::BTreeMap;
 

@@ -1,9 +1,9 @@
 //! The datacenters step: each CassandraDatacenter applied in its cluster (server-side apply),
 //! only when its hash differs from the live one.
 //!
-//! - A datacenter is created only once every datacenter before it in the spec is Ready, and once
-//!   the superuser Secret is in its namespace: Cassandra needs a seed datacenter, and every
-//!   datacenter must start with the same credentials.
+//! - A datacenter is created only once every datacenter before it in the spec is Ready, once
+//!   the superuser Secret is in its namespace, and once its seeds are written: Cassandra needs a
+//!   seed datacenter, and every datacenter must start with the same credentials.
 //! - Each datacenter is decided on its own, and the writes run side by side: one whose cluster
 //!   is unreachable, or whose write fails, holds up none of the others.
 //! - An existing datacenter is updated when what it is built from changed (its spec hash). When
@@ -49,6 +49,8 @@ pub enum Outcome {
     Current,
     /// The write failed: the API server's answer.
     Failed(String),
+    /// The seeds of the other datacenters could not be written: why.
+    SeedsFailed(String),
 }
 
 /// A decision taken before any write.
@@ -57,11 +59,13 @@ enum Decision {
     Write(Arc<RemoteCluster>, bool),
 }
 
-/// Decides and writes every datacenter; the outcomes are in the spec's order.
+/// Decides and writes every datacenter; the outcomes are in the spec's order. `seeds` says, per
+/// datacenter, why its seeds could not be written.
 pub async fn reconcile(
     cluster: &K8ssandraCluster,
     observed: &Observed,
     desired: &[DesiredDatacenter],
+    seeds: &[Option<String>],
 ) -> Vec<Outcome> {
     let autoupdate = autoupdate(cluster);
     let decisions: Vec<Decision> = desired
@@ -69,13 +73,17 @@ pub async fn reconcile(
         .zip(&observed.datacenters)
         .enumerate()
         .map(|(index, (wanted, seen))| {
-            decide(
-                cluster,
-                wanted,
-                seen,
-                &observed.datacenters[..index],
-                autoupdate,
-            )
+            let seeds_failed = seeds.get(index).cloned().flatten();
+            match (&seen.live, seeds_failed) {
+                (Live::Absent, Some(problem)) => Decision::Done(Outcome::SeedsFailed(problem)),
+                _ => decide(
+                    cluster,
+                    wanted,
+                    seen,
+                    &observed.datacenters[..index],
+                    autoupdate,
+                ),
+            }
         })
         .collect();
     let writes = decisions
@@ -87,7 +95,18 @@ pub async fn reconcile(
                 Decision::Write(remote, create) => write(&remote, wanted, create).await,
             }
         });
-    join_all(writes).await
+    // A datacenter that is as it should be but lacks its seeds is not settled.
+    join_all(writes)
+        .await
+        .into_iter()
+        .zip(seeds.iter().chain(std::iter::repeat(&None)))
+        .map(|(outcome, seeds_failed)| match (outcome, seeds_failed) {
+            (Outcome::Applied | Outcome::Current | Outcome::RequiresUpdate, Some(problem)) => {
+                Outcome::SeedsFailed(problem.clone())
+            }
+            (outcome, _) => outcome,
+        })
+        .collect()
 }
 
 /// Whether `k8ssandra.io/autoupdate-spec` lets the operator's own changes through.

@@ -1,8 +1,10 @@
 //! Deleting a K8ssandraCluster: its finalizer (`k8ssandracluster.k8ssandra.io/finalizer`,
 //! upstream's) holds it until every CassandraDatacenter it made is gone from every cluster, and
-//! its ReplicatedSecret with them (whose own finalizer removes the copies). A cluster that cannot
+//! its ReplicatedSecret with them (whose own finalizer removes the copies), and the seed
+//! EndpointSlices it wrote (which have no owner, being in other clusters). A cluster that cannot
 //! be reached is named in the status and an Event, and the deletion finishes once it is back.
 
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8ssandra_api::{
     cassandra::CassandraDatacenter, k8ssandra::K8ssandraCluster, replication::ReplicatedSecret,
 };
@@ -138,6 +140,26 @@ pub async fn reconcile(
                     })?;
                 tracing::info!(%context, %namespace, datacenter = %name, "CassandraDatacenter deleted");
             }
+        }
+        for slice in remote.seed_slices.state() {
+            if owner_of(slice.labels()).as_ref() != Some(&me) {
+                continue;
+            }
+            let (namespace, name) = (slice.namespace().unwrap_or_default(), slice.name_any());
+            waiting.push(format!(
+                "EndpointSlice {name} in {} is being deleted",
+                display_context(&context)
+            ));
+            let api = Api::<EndpointSlice>::namespaced(remote.client.clone(), &namespace);
+            delete_if_present(&api, &name, &DeleteParams::default())
+                .await
+                .map_err(|source| DeletionError::Kube {
+                    what: format!(
+                        "delete EndpointSlice {namespace}/{name} in {}",
+                        display_context(&context)
+                    ),
+                    source,
+                })?;
         }
     }
     if let Some(replicated) = ctx.caches.replicated_secrets.get(&me.0, &me.1) {

@@ -1,5 +1,5 @@
-//! The K8ssandraCluster controller: one pass is observe → validate → resolve → secrets →
-//! datacenters → status, each step a module of its own, reading only watch caches (the local
+//! The K8ssandraCluster controller: one pass is observe → validate → resolve → secrets → seeds
+//! → datacenters → status, each step a module of its own, reading only watch caches (the local
 //! cluster's and each remote cluster's, see [`crate::remote`]); a cluster being deleted has a
 //! pass of its own ([`deletion`]). See `docs/control-plane.md` for the rules.
 //!
@@ -11,6 +11,7 @@ pub mod datacenters;
 pub mod deletion;
 pub mod observe;
 pub mod secrets;
+pub mod seeds;
 pub mod status;
 pub mod validate;
 
@@ -195,10 +196,12 @@ fn remote_changes(
     let objects = stream::unfold(objects, |mut receiver| async move {
         let trigger = match receiver.recv().await {
             Ok(change) => match change.kind {
-                RemoteKind::Datacenter => match labelled_owner(&change.labels) {
-                    Some(owner) => Trigger::Owner(owner),
-                    None => Trigger::Context(Some(change.context)),
-                },
+                RemoteKind::Datacenter | RemoteKind::SeedSlice => {
+                    match labelled_owner(&change.labels) {
+                        Some(owner) => Trigger::Owner(owner),
+                        None => Trigger::Context(Some(change.context)),
+                    }
+                }
                 RemoteKind::SeedPod | RemoteKind::Secret => Trigger::Context(Some(change.context)),
             },
             Err(broadcast::error::RecvError::Lagged(_)) => Trigger::Context(None),
@@ -282,7 +285,8 @@ async fn pass(cluster: &K8ssandraCluster, ctx: &Context) -> Result<Requeue, Erro
     let outcomes = match (&desired, problems.is_empty()) {
         (Some(desired), true) => {
             secrets::reconcile(ctx, cluster, &observed, desired).await?;
-            datacenters::reconcile(cluster, &observed, desired).await
+            let seeds = seeds::reconcile(cluster, &observed, desired).await;
+            datacenters::reconcile(cluster, &observed, desired, &seeds).await
         }
         _ => Vec::new(),
     };

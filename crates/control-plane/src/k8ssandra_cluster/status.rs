@@ -68,6 +68,9 @@ fn standing(name: &str, context: &str, outcome: &Outcome, live: &Live) -> Standi
         Outcome::Unreachable(problem) => Standing::Degraded(format!("{name} in {problem}")),
         Outcome::Conflict(why) => Standing::Degraded(format!("{at}: {why}")),
         Outcome::Failed(error) => Standing::Degraded(format!("{at}: could not apply: {error}")),
+        Outcome::SeedsFailed(error) => {
+            Standing::Degraded(format!("{at}: could not write its seeds: {error}"))
+        }
         Outcome::WaitingFor(other) => {
             Standing::Progressing(format!("{name}: waiting for {other} to be ready"))
         }

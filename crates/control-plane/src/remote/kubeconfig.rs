@@ -11,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use k8ssandra_api::config::KUBECONFIG_KEY;
 use kube::{
-    Client, Config,
+    Config,
     config::{KubeConfigOptions, Kubeconfig},
 };
 
@@ -238,11 +238,11 @@ impl RemoteAccess {
         }
     }
 
-    /// A client of the context, with the remote timeouts.
+    /// The client configuration of the context, with the remote timeouts.
     ///
     /// # Errors
     /// When the kubeconfig's credentials or certificates cannot be loaded.
-    pub async fn client(&self) -> Result<Client, String> {
+    pub async fn config(&self) -> Result<Config, String> {
         let options = KubeConfigOptions {
             context: Some(self.context.clone()),
             ..KubeConfigOptions::default()
@@ -255,7 +255,7 @@ impl RemoteAccess {
         config.write_timeout = Some(READ_TIMEOUT);
         // The read timeout counts from each request, not from when a pooled connection went idle.
         config.reset_reader_on_write = true;
-        Client::try_from(config).map_err(|error| format!("cannot build a client: {error}"))
+        Ok(config)
     }
 }
 

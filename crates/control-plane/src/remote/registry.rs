@@ -8,13 +8,16 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::{
+    core::v1::{Pod, Secret},
+    discovery::v1::EndpointSlice,
+};
 use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
 use k8ssandra_reconcile::{
     cache::{Cache, Feed, HealthHook, watch},
     tolerant::Tolerant,
 };
-use kube::{Api, Client, Resource, runtime::watcher};
+use kube::{Api, Client, Config, Resource, runtime::watcher};
 use tokio::{sync::broadcast, task::JoinHandle};
 
 use super::kubeconfig::{KubeconfigError, RemoteAccess, WATCH_TIMEOUT_SECONDS};
@@ -56,6 +59,9 @@ pub struct RemoteCluster {
     /// The Secrets copied there by a ReplicatedSecret (labelled
     /// `k8ssandra.io/replicated-secret-name`).
     pub secrets: Cache<Secret>,
+    /// The EndpointSlices of other datacenters' seeds that the control plane wrote there
+    /// (managed by `k8ssandra-operator`, labelled with `k8ssandra.io/cluster-name`).
+    pub seed_slices: Cache<EndpointSlice>,
     fingerprint: String,
     health: Arc<Mutex<Health>>,
     watches: Vec<JoinHandle<()>>,
@@ -113,6 +119,8 @@ pub enum RemoteKind {
     SeedPod,
     /// A replicated Secret.
     Secret,
+    /// An EndpointSlice of other datacenters' seeds.
+    SeedSlice,
 }
 
 /// An object of a remote cluster that changed, was created or deleted: enough for a controller
@@ -131,25 +139,39 @@ pub struct RemoteChange {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Builds the client of a context from its configuration: where requests to remote clusters
+/// can be counted or measured.
+pub type ClientFactory = Arc<dyn Fn(&str, Config) -> Result<Client, String> + Send + Sync>;
+
 /// Every context the ClientConfigs name. Cheap to clone; clones share the entries.
 #[derive(Clone)]
 pub struct Registry {
     entries: Arc<Mutex<BTreeMap<String, Remote>>>,
     changes: broadcast::Sender<String>,
     objects: broadcast::Sender<RemoteChange>,
+    clients: ClientFactory,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Self {
-            entries: Arc::default(),
-            changes: broadcast::channel(CHANGES_BUFFER).0,
-            objects: broadcast::channel(OBJECT_CHANGES_BUFFER).0,
-        }
+        Self::with_client_factory(Arc::new(|_, config| {
+            Client::try_from(config).map_err(|error| format!("cannot build a client: {error}"))
+        }))
     }
 }
 
 impl Registry {
+    /// An empty registry whose remote clients `clients` builds.
+    #[must_use]
+    pub fn with_client_factory(clients: ClientFactory) -> Self {
+        Self {
+            entries: Arc::default(),
+            changes: broadcast::channel(CHANGES_BUFFER).0,
+            objects: broadcast::channel(OBJECT_CHANGES_BUFFER).0,
+            clients,
+        }
+    }
+
     /// What the registry knows of `context`; `None` when no ClientConfig names it.
     #[must_use]
     pub fn get(&self, context: &str) -> Option<Remote> {
@@ -200,7 +222,11 @@ impl Registry {
         {
             return Remote::Connected(current);
         }
-        let client = match access.client().await {
+        let client = match access
+            .config()
+            .await
+            .and_then(|c| (self.clients)(context, c))
+        {
             Ok(client) => client,
             Err(message) => {
                 let reason = "ClientError";
@@ -292,6 +318,15 @@ impl Registry {
             Api::<Secret>::all(client.clone()),
             narrow(labels::REPLICATED_SECRET_NAME),
         );
+        let (seed_slices, seed_slices_feed) = watch(
+            Api::<EndpointSlice>::all(client.clone()),
+            narrow(&format!(
+                "{}={},{}",
+                labels::MANAGED_BY,
+                labels::CONTROL_PLANE_MANAGER,
+                labels::K8SSANDRA_CLUSTER_NAME
+            )),
+        );
         let context = access.context.clone();
         let watches = vec![
             self.forward(
@@ -301,6 +336,7 @@ impl Registry {
             ),
             self.forward(&context, RemoteKind::SeedPod, seed_pods_feed),
             self.forward(&context, RemoteKind::Secret, secrets_feed),
+            self.forward(&context, RemoteKind::SeedSlice, seed_slices_feed),
         ];
         RemoteCluster {
             context: access.context,
@@ -309,6 +345,7 @@ impl Registry {
             datacenters,
             seed_pods,
             secrets,
+            seed_slices,
             fingerprint: access.fingerprint,
             health,
             watches,

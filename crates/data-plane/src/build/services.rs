@@ -29,9 +29,6 @@ use super::{
     operator_labels, owned_meta,
 };
 
-/// Label Kubernetes uses to tie an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-
 /// Prometheus exporter port.
 const PROMETHEUS_PORT: i32 = 9103;
 /// Metrics endpoint of the Management API (MCAC replacement).
@@ -368,7 +365,7 @@ pub fn additional_seed_endpoint_slices(dc: &CassandraDatacenter) -> Result<Vec<E
             continue;
         }
         let mut labels = merged(dc_labels(dc)?, operator_labels(dc));
-        labels.insert(SERVICE_NAME_LABEL.to_owned(), service.clone());
+        labels.insert(labels::SERVICE_NAME.to_owned(), service.clone());
         let name = format!("{service}-{}", address_type.as_str().to_lowercase());
         let mut slice = EndpointSlice {
             metadata: owned_meta(dc, name, labels, operator_annotations(dc))?,

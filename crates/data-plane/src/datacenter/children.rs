@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::{discovery::v1::EndpointSlice, policy::v1::PodDisruptionBudget};
-use k8ssandra_api::{cassandra::CassandraDatacenter, labels::annotations};
+use k8ssandra_api::{
+    cassandra::CassandraDatacenter,
+    labels::{self, annotations},
+};
 use k8ssandra_reconcile::{
     apply::{apply, delete_if_present},
     cache::Cache,
@@ -222,10 +225,7 @@ pub async fn delete_unwanted_children(
         let name = name.to_owned();
         move |source| ChildrenError::Delete { kind, name, source }
     };
-    let selector = BTreeMap::from([(
-        build::services::SERVICE_NAME_LABEL.to_owned(),
-        service.clone(),
-    )]);
+    let selector = BTreeMap::from([(labels::SERVICE_NAME.to_owned(), service.clone())]);
     let mut deleted = 0;
     for slice in ctx
         .caches

@@ -102,18 +102,24 @@ pub async fn patch_finalizer(
         meta.namespace.as_deref().unwrap_or_default(),
     );
     let name = meta.name.clone().unwrap_or_default();
-    let written = api
+    match api
         .patch_metadata(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|source| DeletionError::Kube {
+    {
+        Ok(written) => {
+            ctx.caches.datacenters.wrote(&written.metadata);
+            Ok(true)
+        }
+        // Gone already: an earlier pass removed the finalizer and the API server the object.
+        Err(kube::Error::Api(status)) if status.code == 404 && !add => Ok(false),
+        Err(source) => Err(DeletionError::Kube {
             what: format!(
                 "{} the finalizer of CassandraDatacenter {name}",
                 if add { "add" } else { "remove" }
             ),
             source,
-        })?;
-    ctx.caches.datacenters.wrote(&written.metadata);
-    Ok(true)
+        }),
+    }
 }
 
 /// Forgets what this process remembers of a datacenter that goes.

@@ -25,14 +25,17 @@ use std::{
 
 use futures::StreamExt;
 use k8s_openapi::{
-    api::core::v1::{Secret, Service},
+    api::{
+        core::v1::{Secret, Service},
+        discovery::v1::EndpointSlice,
+    },
     apimachinery::pkg::apis::meta::v1::Time,
 };
 use k8ssandra_api::{
     cassandra::{CassandraDatacenter, condition},
     conditions,
     control::CassandraTask,
-    labels,
+    labels, names,
 };
 use k8ssandra_mgmt_api::ClientSettings;
 use k8ssandra_reconcile::{
@@ -235,7 +238,10 @@ pub fn run(ctx: Arc<Context>, feeds: &mut Feeds) -> impl Future<Output = ()> + u
     // The cluster's seed Service has every datacenter of the cluster as an owner.
     .watches_stream(feeds.services.subscribe(), owning_datacenters)
     .owns_stream(feeds.pdbs.subscribe())
-    .owns_stream(feeds.endpoint_slices.subscribe())
+    .watches_stream(feeds.endpoint_slices.subscribe(), {
+        let datacenters = ctx.caches.datacenters.store();
+        move |slice| behind_additional_seed_service(&datacenters.state(), &slice)
+    })
     .watches_stream(feeds.pods.subscribe(), datacenter_of_labelled)
     .watches_stream(feeds.claims.subscribe(), datacenter_of_labelled)
     // A cleanup task that ends lets ScalingUp end.
@@ -254,6 +260,39 @@ fn watching_datacenters(secret: Secret) -> Vec<ObjectRef<Tolerant<CassandraDatac
     users::watchers(&secret)
         .into_iter()
         .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
+        .collect()
+}
+
+/// The datacenters whose additional-seed Service an EndpointSlice is behind: its owner, or, for
+/// the slices the control plane writes, those the Service is named after.
+fn behind_additional_seed_service(
+    datacenters: &[Arc<Tolerant<CassandraDatacenter>>],
+    slice: &EndpointSlice,
+) -> Vec<ObjectRef<Tolerant<CassandraDatacenter>>> {
+    let Some(namespace) = slice.namespace() else {
+        return Vec::new();
+    };
+    let service = slice.labels().get(labels::SERVICE_NAME);
+    datacenters
+        .iter()
+        .filter(|dc| dc.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|dc| {
+            let owns = slice
+                .owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == dc.uid().as_ref());
+            let named = match dc.as_ref() {
+                Tolerant::Decoded(dc) => service.is_some_and(|s| {
+                    *s == names::additional_seed_service(
+                        &dc.spec.cluster_name,
+                        &dc.label_resource_name(),
+                    )
+                }),
+                Tolerant::Undecodable { .. } => false,
+            };
+            owns || named
+        })
+        .map(|dc| ObjectRef::from_obj(dc.as_ref()))
         .collect()
 }
 

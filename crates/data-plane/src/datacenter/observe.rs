@@ -40,6 +40,9 @@ pub struct Observed {
     pub gossip: Option<EndpointStates>,
     /// StatefulSets whose spec someone else changed since this operator last wrote them.
     pub edited: Vec<String>,
+    /// Seed addresses that others (the control plane, for the other datacenters) list behind
+    /// the datacenter's additional-seed Service, sorted.
+    pub external_seeds: Vec<String>,
 }
 
 /// The labels of everything the datacenter owns.
@@ -89,7 +92,27 @@ pub async fn observe(
         claims,
         gossip,
         edited,
+        external_seeds: external_seeds(ctx, dc),
     }
+}
+
+/// The addresses of the EndpointSlices behind the additional-seed Service that the datacenter
+/// does not own: the seeds of the other datacenters, which the control plane lists there.
+fn external_seeds(ctx: &Context, dc: &CassandraDatacenter) -> Vec<String> {
+    let service = names::additional_seed_service(&dc.spec.cluster_name, &dc.label_resource_name());
+    let selector = BTreeMap::from([(labels::SERVICE_NAME.to_owned(), service)]);
+    let uid = dc.uid().unwrap_or_default();
+    let mut addresses: Vec<String> = ctx
+        .caches
+        .endpoint_slices
+        .list(&dc.namespace().unwrap_or_default(), &selector)
+        .iter()
+        .filter(|slice| !slice.owner_references().iter().any(|o| o.uid == uid))
+        .flat_map(|slice| slice.endpoints.iter().flat_map(|e| e.addresses.clone()))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 /// The ring, from the first ready pod that answers.

@@ -1,5 +1,6 @@
 //! Seeds: when the datacenter's seed set changes (a pod labelled or unlabelled
-//! `cassandra.datastax.com/seed-node`, a seed pod's address, or `spec.additionalSeeds`), every
+//! `cassandra.datastax.com/seed-node`, a seed pod's address, `spec.additionalSeeds`, or the
+//! seeds of other datacenters that the control plane lists behind the additional-seed Service), every
 //! started node is asked to read its seed list again (`POST /api/v0/ops/seeds/reload`), as upstream
 //! does, since Cassandra resolves the seed Services only at start or on reload.
 //!
@@ -32,7 +33,7 @@ pub enum SeedsError {
 }
 
 /// The seed set as the nodes resolve it: each seed pod with its address, then the additional
-/// seeds of the spec, sorted.
+/// seeds of the spec, then those others list behind the additional-seed Service, sorted.
 #[must_use]
 pub fn seed_set(dc: &CassandraDatacenter, observed: &Observed) -> Vec<String> {
     let mut seeds: Vec<String> = observed
@@ -48,6 +49,12 @@ pub fn seed_set(dc: &CassandraDatacenter, observed: &Observed) -> Vec<String> {
     let mut additional = dc.spec.additional_seeds.clone().unwrap_or_default();
     additional.sort();
     seeds.extend(additional.into_iter().map(|s| format!("additional={s}")));
+    seeds.extend(
+        observed
+            .external_seeds
+            .iter()
+            .map(|s| format!("external={s}")),
+    );
     seeds
 }
 
@@ -163,6 +170,14 @@ mod tests {
         );
         let moved = observed(vec![pod("a", "10.0.0.7", true, "Started")]);
         assert_ne!(seed_set(&dc(&[]), &one), seed_set(&dc(&[]), &moved));
+        let other_dc = Observed {
+            external_seeds: vec!["10.1.0.1".into()],
+            ..one.clone()
+        };
+        assert_eq!(
+            seed_set(&dc(&[]), &other_dc),
+            ["a=10.0.0.1", "external=10.1.0.1"]
+        );
     }
 
     #[test]

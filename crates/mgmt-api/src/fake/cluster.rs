@@ -104,6 +104,12 @@ impl FakeCluster {
             .unwrap_or_default()
     }
 
+    /// Every exit of a Cassandra process right after `lifecycle/start`, in order: the pod, and
+    /// why, as its log would say (e.g. no seed it knows is up).
+    pub fn exits(&self) -> Vec<(String, String)> {
+        self.shared.lock().exit_history()
+    }
+
     /// Every request any node of the cluster received.
     pub fn calls(&self) -> CallLog {
         CallLog {

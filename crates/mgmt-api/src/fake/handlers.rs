@@ -182,7 +182,7 @@ pub(crate) async fn handle(
         Route::Endpoints => Reply::json(200, &shared.lock().endpoints_json(key)),
         Route::Features => features(shared, key),
         Route::ClusterProbe => cluster_probe(shared, key, request),
-        Route::SeedsReload => Reply::json(200, &json!(shared.lock().seeds())),
+        Route::SeedsReload => Reply::json(200, &json!(shared.lock().seeds(key))),
         Route::SchemaVersions => Reply::json(200, &json!(shared.lock().schema_versions())),
         Route::Drain => {
             let delay = shared.lock().config.timings.drain;

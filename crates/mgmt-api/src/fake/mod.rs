@@ -7,10 +7,13 @@
 //! Cassandra rules an operator depends on:
 //! - `lifecycle/start` answers 201 once the process is launched; a process that cannot start
 //!   exits afterwards ([`FakeNode::exit_reason`]) and the node never becomes ready: no seed up
-//!   (NORMAL and alive), another range movement under way, a decommissioned volume, a replacement
+//!   (NORMAL and alive) that it knows, another range movement under way, a decommissioned volume, a replacement
 //!   of a live or unknown node;
 //! - whether a node is a seed is decided when its start runs ([`NodeSpec::seed_check`], else the
 //!   flag [`FakeNode::set_seed`] keeps);
+//! - with a [`NodeSpec::seed_resolver`], a node starts only when a node at an address its seed
+//!   list resolves to is up; a seed that knows none starts alone only where no other node of the
+//!   cluster is alive (a new cluster): so a datacenter whose seeds omit the others' fails to join;
 //! - a new non-seed node bootstraps (`BOOT`, reported as joining) for
 //!   [`FakeTimings::bootstrap`], and only one range movement (bootstrap, replacement,
 //!   decommission) runs at a time;
@@ -44,7 +47,7 @@ pub use cluster::FakeCluster;
 pub use config::{DecommissionCheck, FakeClusterConfig, FakeTimings};
 pub use events::{NodeEvent, NotReadyReason, ReadinessChange};
 pub use faults::{Fault, Times};
-pub use server::{Binder, FakeNode, FakeTls, NodeSpec, SeedCheck};
+pub use server::{Binder, FakeNode, FakeTls, NodeSpec, SeedCheck, SeedResolver};
 pub use state::{FakeRole, NodeProcess};
 
 use std::net::SocketAddr;

@@ -57,6 +57,12 @@ impl std::fmt::Debug for FakeTls {
 pub type SeedCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<bool>> + Send>> + Send + Sync>;
 
+/// The addresses a node's seed list resolves to, asked when its start runs and when it reloads
+/// its seeds (Cassandra resolves the seed provider's names then); `None` leaves the node on the
+/// simple rule (it may start when any seed of the cluster is up).
+pub type SeedResolver =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Vec<IpAddr>>> + Send>> + Send + Sync>;
+
 /// Makes a node's listening socket (bound, non-blocking), for a server that must listen
 /// somewhere this process cannot bind directly, such as inside another network namespace.
 pub type Binder = Arc<dyn Fn(SocketAddr) -> std::io::Result<std::net::TcpListener> + Send + Sync>;
@@ -85,6 +91,8 @@ pub struct NodeSpec {
     pub features: Option<FeatureSet>,
     /// Asked at each `lifecycle/start` whether the node is a seed.
     pub seed_check: Option<SeedCheck>,
+    /// Asked at each `lifecycle/start` and seed reload which addresses its seeds are.
+    pub seed_resolver: Option<SeedResolver>,
     /// Makes the listening socket; unset binds in this process's network namespace.
     pub binder: Option<Binder>,
 }
@@ -101,6 +109,7 @@ impl std::fmt::Debug for NodeSpec {
             .field("port", &self.port)
             .field("tls", &self.tls.is_some())
             .field("seed_check", &self.seed_check.is_some())
+            .field("seed_resolver", &self.seed_resolver.is_some())
             .field("binder", &self.binder.is_some())
             .finish_non_exhaustive()
     }
@@ -123,6 +132,7 @@ impl NodeSpec {
                 ..FeatureSet::default()
             }),
             seed_check: None,
+            seed_resolver: None,
             binder: None,
         }
     }
@@ -137,6 +147,14 @@ impl NodeSpec {
     /// reads the pod's current seed label).
     pub fn seed_check(mut self, check: SeedCheck) -> Self {
         self.seed_check = Some(check);
+        self
+    }
+
+    /// Resolves the node's seed list with `resolver` when a start or a seed reload runs: the node
+    /// then starts only when a node at one of those addresses is up (a seed that knows none may
+    /// start alone only where no other node of the cluster is alive: a new cluster).
+    pub fn seed_resolver(mut self, resolver: SeedResolver) -> Self {
+        self.seed_resolver = Some(resolver);
         self
     }
 
@@ -185,6 +203,7 @@ struct NodeContext {
     pod: String,
     ip: IpAddr,
     seed_check: Option<SeedCheck>,
+    seed_resolver: Option<SeedResolver>,
 }
 
 impl FakeNode {
@@ -220,6 +239,7 @@ impl FakeNode {
             pod: spec.pod,
             ip: spec.ip,
             seed_check: spec.seed_check,
+            seed_resolver: spec.seed_resolver,
         };
         let server = tokio::spawn(serve(listener, acceptor, context));
         Ok(Self {
@@ -482,6 +502,12 @@ async fn process(context: NodeContext, route: Route, request: ParsedRequest) -> 
         && let Some(seed) = check().await
     {
         context.shared.lock().set_seed(context.key, seed);
+    }
+    if matches!(route, Route::LifecycleStart | Route::SeedsReload)
+        && let Some(resolve) = &context.seed_resolver
+    {
+        let known = resolve().await;
+        context.shared.lock().set_known_seeds(context.key, known);
     }
     handlers::handle(&context.shared, context.key, route, &request, stall).await
 }

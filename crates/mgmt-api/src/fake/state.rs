@@ -189,6 +189,9 @@ struct NodeRecord {
     load: Option<f64>,
     /// Why the last process launched by `lifecycle/start` exited at once, as its log would say.
     exit_reason: Option<String>,
+    /// The addresses its seed list resolved to at the last start or reload; `None` when the test
+    /// gives no resolver.
+    known_seeds: Option<Vec<IpAddr>>,
 }
 
 /// Work to do later.
@@ -278,6 +281,7 @@ pub(crate) struct ClusterState {
     roles: BTreeMap<String, FakeRole>,
     identities: BTreeMap<String, String>,
     calls: Vec<RecordedCall>,
+    exits: Vec<(String, String)>,
     subscribers: Vec<mpsc::UnboundedSender<NodeEvent>>,
 }
 
@@ -322,6 +326,7 @@ impl ClusterState {
             roles,
             identities: BTreeMap::new(),
             calls: Vec::new(),
+            exits: Vec::new(),
             subscribers: Vec::new(),
         }
     }
@@ -360,6 +365,7 @@ impl ClusterState {
                 stalled_work: Vec::new(),
                 load: None,
                 exit_reason: None,
+                known_seeds: None,
             },
         );
         Ok(key)
@@ -564,11 +570,8 @@ impl ClusterState {
                  removed and the node is bootstrapped again",
             );
         }
-        if !seed && !self.seed_is_up(key) {
-            return self.exits(
-                key,
-                "Unable to contact any seeds: no seed node is up and NORMAL",
-            );
+        if let Some(refusal) = self.unreachable_seeds(key, seed) {
+            return self.exits(key, &refusal);
         }
         let timings = self.config.timings;
         let stall_route = stall.then_some(Route::LifecycleStart);
@@ -655,8 +658,16 @@ impl ClusterState {
 
     /// A launched process that exits at once: the start answers 201, the node stays not started.
     fn exits(&mut self, key: NodeKey, reason: &str) -> Result<(u16, Option<Scheduled>), Refusal> {
-        self.node_mut(key)?.exit_reason = Some(reason.to_owned());
+        let node = self.node_mut(key)?;
+        node.exit_reason = Some(reason.to_owned());
+        let pod = node.identity.pod.clone();
+        self.exits.push((pod, reason.to_owned()));
         Ok((201, None))
+    }
+
+    /// Every exit of a process launched by `lifecycle/start`, in order: the pod, and why.
+    pub(crate) fn exit_history(&self) -> Vec<(String, String)> {
+        self.exits.clone()
     }
 
     /// `replace_ip`: the new node takes the dead node's host ID and tokens; the old entry goes.
@@ -1049,13 +1060,61 @@ impl ClusterState {
             .collect()
     }
 
-    /// Addresses of the seeds that currently have a server.
-    pub(crate) fn seeds(&self) -> Vec<String> {
+    /// What a seed reload answers: the addresses the node's seed list resolved to, else those of
+    /// the seeds that currently have a server.
+    pub(crate) fn seeds(&self, key: NodeKey) -> Vec<String> {
+        if let Some(known) = self.nodes.get(&key).and_then(|n| n.known_seeds.as_ref()) {
+            return known.iter().map(ToString::to_string).collect();
+        }
         self.nodes
             .values()
             .filter(|node| node.seed)
             .map(|node| node.identity.ip.to_string())
             .collect()
+    }
+
+    /// Records what a node's seed list resolved to.
+    pub(crate) fn set_known_seeds(&mut self, key: NodeKey, known: Option<Vec<IpAddr>>) {
+        if let Some(node) = self.nodes.get_mut(&key) {
+            node.known_seeds = known;
+        }
+    }
+
+    /// Why a node cannot join, as Cassandra's log says, when no seed it can reach is up.
+    fn unreachable_seeds(&self, key: NodeKey, seed: bool) -> Option<String> {
+        let known = self.nodes.get(&key).and_then(|n| n.known_seeds.as_ref());
+        let Some(known) = known else {
+            return (!seed && !self.seed_is_up(key))
+                .then(|| "Unable to contact any seeds: no seed node is up and NORMAL".to_owned());
+        };
+        let up = |other: &NodeKey| {
+            self.nodes
+                .get(other)
+                .is_some_and(|n| n.process == NodeProcess::Normal)
+                && self
+                    .host_id(*other)
+                    .and_then(|id| self.hosts.get(&id))
+                    .is_some_and(|host| host.alive)
+        };
+        let reachable = self
+            .nodes
+            .iter()
+            .any(|(other, node)| *other != key && known.contains(&node.identity.ip) && up(other));
+        let others_alive = self.nodes.keys().any(|other| *other != key && up(other));
+        // A seed that reaches no other seed forms a ring of its own: right for the first node of
+        // a new cluster, a split cluster anywhere else.
+        if reachable || (seed && !others_alive) {
+            return None;
+        }
+        let listed: Vec<String> = known.iter().map(ToString::to_string).collect();
+        Some(format!(
+            "Unable to contact any seeds: none of the seeds this node knows ({}) is up and NORMAL",
+            if listed.is_empty() {
+                "none".to_owned()
+            } else {
+                listed.join(", ")
+            }
+        ))
     }
 
     fn seed_is_up(&self, except: NodeKey) -> bool {
