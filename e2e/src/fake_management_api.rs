@@ -319,6 +319,10 @@ async fn reconcile_pod(
         label(pod_labels, labels::DATACENTER),
     ))
     .binder(Arc::clone(binder));
+    let spec = match system_replication(pod) {
+        Some(factors) => spec.system_replication(factors),
+        None => spec,
+    };
     let spec = match tls {
         Some(tls) => spec.tls(tls.clone()),
         None => spec,
@@ -359,6 +363,35 @@ async fn reconcile_pod(
         }
         Err(error) => tracing::warn!(pod = %name, %error, "cannot start a fake node"),
     }
+}
+
+/// `-Dcassandra.system_distributed_replication=dc1:3,...` from the configuration the pod's
+/// config-builder container gets, as Cassandra reads it at its first start.
+fn system_replication(pod: &Pod) -> Option<BTreeMap<String, u32>> {
+    const PROPERTY: &str = "-Dcassandra.system_distributed_replication=";
+    let spec = pod.spec.as_ref()?;
+    let config = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .flat_map(|c| c.env.iter().flatten())
+        .find(|e| e.name == "CONFIG_FILE_DATA")?
+        .value
+        .clone()?;
+    let start = config.find(PROPERTY)? + PROPERTY.len();
+    let value: String = config[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | ',' | '-' | '_' | '.'))
+        .collect();
+    let factors: BTreeMap<String, u32> = value
+        .split(',')
+        .filter_map(|pair| {
+            let (dc, factor) = pair.split_once(':')?;
+            Some((dc.to_owned(), factor.parse().ok()?))
+        })
+        .collect();
+    (!factors.is_empty()).then_some(factors)
 }
 
 fn label<'a>(labels: &'a BTreeMap<String, String>, key: &str) -> &'a str {

@@ -185,6 +185,16 @@ impl DeepMerge for DatacenterOptions {
             &mut self.max_concurrent_rebuilds,
             other.max_concurrent_rebuilds,
         );
+        match (&mut self.rebuild, other.rebuild) {
+            (Some(current), Some(new)) => {
+                take(&mut current.source_dc, new.source_dc);
+                take(
+                    &mut current.max_concurrent_rebuilds,
+                    new.max_concurrent_rebuilds,
+                );
+            }
+            (current, new) => take(current, new),
+        }
     }
 }
 

@@ -139,6 +139,11 @@ pub enum CassandraCommand {
     Refresh,
     /// Reload the internode truststore.
     Tsreload,
+    /// This operator's: set the replication of keyspaces (`args.replication`), on one node.
+    Updatereplication,
+    /// This operator's: fail, naming them, while keyspaces other than the system ones replicate to
+    /// the task's datacenter; on one node. Run before a datacenter is decommissioned.
+    Checkdecommission,
 }
 
 /// Arguments of a job; which ones apply depends on the command.
@@ -189,6 +194,10 @@ pub struct JobArguments {
     /// Run even when the operator considers it unsafe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+    /// Updatereplication (this operator's): per keyspace, the replication factor per datacenter
+    /// to set; datacenters not named keep theirs, and a factor of 0 removes the datacenter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<BTreeMap<String, BTreeMap<String, i32>>>,
 }
 
 /// Observed state of a task.

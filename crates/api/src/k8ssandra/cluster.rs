@@ -261,6 +261,22 @@ pub struct DatacenterOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_concurrent_rebuilds: Option<i64>,
+    /// How a datacenter added to a live cluster streams its data in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildOptions>,
+}
+
+/// How a datacenter added to a live cluster is rebuilt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildOptions {
+    /// Datacenter to stream from; the first Ready datacenter when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_dc: Option<String>,
+    /// Pods rebuilt at once per rack; overrides `maxConcurrentRebuilds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_concurrent_rebuilds: Option<i64>,
 }
 
 /// Extra volumes of the Cassandra pods.
@@ -349,6 +365,10 @@ pub struct K8ssandraClusterStatus {
     /// Datacenters ready out of all, as `ready/total` (shown by `kubectl get k8c`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready_datacenters: Option<String>,
+    /// Replication factor per datacenter last set on `system_auth`, `system_distributed` and
+    /// `system_traces` (this operator's): they are altered only when the wanted one differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_replication: Option<BTreeMap<String, i32>>,
 }
 
 /// Observed state of one datacenter of a K8ssandraCluster.
@@ -364,6 +384,9 @@ pub struct K8ssandraDatacenterStatus {
     /// The CassandraDatacenter's status, copied from its cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cassandra: Option<CassandraDatacenterStatus>,
+    /// While a datacenter added to a live cluster streams its data in (this operator's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<DatacenterRebuildStatus>,
     /// Stargate status: kept, not computed yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
@@ -372,6 +395,48 @@ pub struct K8ssandraDatacenterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
     pub reaper: Option<serde_json::Value>,
+}
+
+/// Where the rebuild of a datacenter added to a live cluster stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatacenterRebuildStatus {
+    /// `Replicating` (keyspaces being altered to include it), `Rebuilding`, or `Failed` (retried).
+    pub state: String,
+    /// The datacenter it streams from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_datacenter: Option<String>,
+    /// The CassandraTask of the current attempt, in the datacenter's namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Attempts so far (1 for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i32>,
+    /// Nodes rebuilt, out of `nodesTotal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes_done: Option<i32>,
+    /// Nodes to rebuild.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes_total: Option<i32>,
+    /// Why the last attempt failed, naming the node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
+}
+
+/// Values of `status.datacenters[dc].rebuild.state`.
+pub mod rebuild_state {
+    /// Keyspaces are being altered to include the datacenter.
+    pub const REPLICATING: &str = "Replicating";
+    /// Its nodes stream their data in.
+    pub const REBUILDING: &str = "Rebuilding";
+}
+
+/// Values of `status.datacenters[dc].decommissionProgress` (upstream's).
+pub mod decommission_progress {
+    /// Checking that no user keyspace replicates to the datacenter any more.
+    pub const UPDATING_REPLICATION: &str = "UpdatingReplication";
+    /// Its nodes leave the ring, then its CassandraDatacenter goes.
+    pub const DECOMMISSIONING: &str = "Decommissioning";
 }
 
 /// Condition types of a K8ssandraCluster.

@@ -194,20 +194,29 @@ fn remote_changes(
     contexts: broadcast::Receiver<String>,
 ) -> impl futures::Stream<Item = Trigger> + Send + 'static {
     let objects = stream::unfold(objects, |mut receiver| async move {
-        let trigger = match receiver.recv().await {
-            Ok(change) => match change.kind {
-                RemoteKind::Datacenter | RemoteKind::SeedSlice => {
-                    match labelled_owner(&change.labels) {
-                        Some(owner) => Trigger::Owner(owner),
-                        None => Trigger::Context(Some(change.context)),
+        loop {
+            let trigger = match receiver.recv().await {
+                Ok(change) => match change.kind {
+                    RemoteKind::Datacenter | RemoteKind::SeedSlice => {
+                        match labelled_owner(&change.labels) {
+                            Some(owner) => Trigger::Owner(owner),
+                            None => Trigger::Context(Some(change.context)),
+                        }
                     }
-                }
-                RemoteKind::SeedPod | RemoteKind::Secret => Trigger::Context(Some(change.context)),
-            },
-            Err(broadcast::error::RecvError::Lagged(_)) => Trigger::Context(None),
-            Err(broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((trigger, receiver))
+                    // Only the tasks a K8ssandraCluster made concern it.
+                    RemoteKind::Task => match labelled_owner(&change.labels) {
+                        Some(owner) => Trigger::Owner(owner),
+                        None => continue,
+                    },
+                    RemoteKind::SeedPod | RemoteKind::Secret => {
+                        Trigger::Context(Some(change.context))
+                    }
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => Trigger::Context(None),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            return Some((trigger, receiver));
+        }
     });
     let contexts = stream::unfold(contexts, |mut receiver| async move {
         let trigger = match receiver.recv().await {

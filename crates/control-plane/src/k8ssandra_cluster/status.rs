@@ -155,6 +155,7 @@ pub fn desired_status(
             error: Some(message),
             observed_generation: generation,
             ready_datacenters: Some(format!("{}/{total}", ready_count(observed))),
+            system_replication: current.system_replication.clone(),
         };
     }
     put(
@@ -272,6 +273,7 @@ pub fn desired_status(
         ),
         observed_generation: generation,
         ready_datacenters: Some(format!("{ready}/{total}")),
+        system_replication: current.system_replication.clone(),
     }
 }
 

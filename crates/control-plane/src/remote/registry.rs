@@ -12,7 +12,7 @@ use k8s_openapi::api::{
     core::v1::{Pod, Secret},
     discovery::v1::EndpointSlice,
 };
-use k8ssandra_api::{cassandra::CassandraDatacenter, labels};
+use k8ssandra_api::{cassandra::CassandraDatacenter, control::CassandraTask, labels};
 use k8ssandra_reconcile::{
     cache::{Cache, Feed, HealthHook, watch},
     tolerant::Tolerant,
@@ -62,6 +62,9 @@ pub struct RemoteCluster {
     /// The EndpointSlices of other datacenters' seeds that the control plane wrote there
     /// (managed by `k8ssandra-operator`, labelled with `k8ssandra.io/cluster-name`).
     pub seed_slices: Cache<EndpointSlice>,
+    /// The CassandraTasks the control plane made there (managed by `k8ssandra-operator`): a
+    /// K8ssandraCluster's schema changes, rebuilds and decommission checks, and K8ssandraTasks'.
+    pub tasks: Cache<Tolerant<CassandraTask>>,
     fingerprint: String,
     health: Arc<Mutex<Health>>,
     watches: Vec<JoinHandle<()>>,
@@ -121,6 +124,8 @@ pub enum RemoteKind {
     Secret,
     /// An EndpointSlice of other datacenters' seeds.
     SeedSlice,
+    /// A CassandraTask the control plane made.
+    Task,
 }
 
 /// An object of a remote cluster that changed, was created or deleted: enough for a controller
@@ -327,6 +332,14 @@ impl Registry {
                 labels::K8SSANDRA_CLUSTER_NAME
             )),
         );
+        let (tasks, tasks_feed) = watch(
+            Api::<Tolerant<CassandraTask>>::all(client.clone()),
+            narrow(&format!(
+                "{}={}",
+                labels::MANAGED_BY,
+                labels::CONTROL_PLANE_MANAGER
+            )),
+        );
         let context = access.context.clone();
         let watches = vec![
             self.forward(
@@ -337,6 +350,7 @@ impl Registry {
             self.forward(&context, RemoteKind::SeedPod, seed_pods_feed),
             self.forward(&context, RemoteKind::Secret, secrets_feed),
             self.forward(&context, RemoteKind::SeedSlice, seed_slices_feed),
+            self.forward(&context, RemoteKind::Task, tasks_feed),
         ];
         RemoteCluster {
             context: access.context,
@@ -346,6 +360,7 @@ impl Registry {
             seed_pods,
             secrets,
             seed_slices,
+            tasks,
             fingerprint: access.fingerprint,
             health,
             watches,

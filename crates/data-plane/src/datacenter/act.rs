@@ -29,7 +29,7 @@ use super::{
     Context, FIELD_MANAGER,
     observe::{Observed, pod_ip, started_nodes},
     operations::CallKind,
-    plan::{Action, NodeState, Plan, ScaleDownRefusal, scale_down_check},
+    plan::{Action, NodeState, Plan, ScaleDownRefusal, datacenter_leave_check, scale_down_check},
     validate::Problem,
 };
 use crate::build::{self, BuildError, pod_template::DATA_VOLUME};
@@ -528,7 +528,16 @@ impl Acting<'_> {
         }
         let pod = self.pod(name)?;
         let (client, ip) = self.mgmt(pod)?;
-        if let Some(refusal) = self.scale_down_refusal(&client, ip).await {
+        // The datacenter leaves as a whole (its deletion with decommission-on-delete): its own
+        // replication factors cannot be kept, so Cassandra is told to go on (force), once no
+        // keyspace would lose its last replicas.
+        let whole_datacenter = self.dc.metadata.deletion_timestamp.is_some();
+        let refusal = if whole_datacenter {
+            self.datacenter_leave_refusal(&client).await
+        } else {
+            self.scale_down_refusal(&client, ip).await
+        };
+        if let Some(refusal) = refusal {
             let problem = Problem {
                 reason: refusal.reason(),
                 message: format!("cannot decommission {name}: {refusal}"),
@@ -542,7 +551,7 @@ impl Acting<'_> {
         tokio::spawn(async move {
             let outcome = match client.features().await {
                 Ok(features) => client
-                    .decommission(false, &features)
+                    .decommission(whole_datacenter, &features)
                     .await
                     .map(|submission| match submission {
                         Submission::Job(job) => Some(job),
@@ -561,6 +570,42 @@ impl Acting<'_> {
         )
         .await;
         Ok(None)
+    }
+
+    /// Asks the ring whether every keyspace with replicas in this datacenter has replicas in
+    /// another datacenter with a live node. A keyspace whose replication cannot be read counts as
+    /// one that would be lost: nothing leaves on a guess.
+    async fn datacenter_leave_refusal(
+        &self,
+        client: &ManagementApiClient,
+    ) -> Option<ScaleDownRefusal> {
+        let own = self.dc.datacenter_name();
+        let live_elsewhere: std::collections::BTreeSet<String> = self
+            .observed
+            .gossip
+            .as_ref()?
+            .entries
+            .iter()
+            .filter(|e| e.is_alive() && e.status() == k8ssandra_mgmt_api::NodeStatus::Normal)
+            .filter_map(|e| e.datacenter().filter(|dc| *dc != own).map(str::to_owned))
+            .collect();
+        let unreadable = |keyspace: String| ScaleDownRefusal::DataWouldBeLost { keyspace };
+        let names = match client.list_keyspaces(None).await {
+            Ok(names) => names,
+            Err(error) => {
+                tracing::warn!(%error, "listing keyspaces before a datacenter leaves");
+                return Some(unreadable("(keyspaces could not be listed)".to_owned()));
+            }
+        };
+        let mut keyspaces = Vec::new();
+        for name in names {
+            match client.keyspace_replication(&name).await {
+                Ok(Some(replication)) => keyspaces.push((name, replication)),
+                Ok(None) => {}
+                Err(_) => return Some(unreadable(name)),
+            }
+        }
+        datacenter_leave_check(own, &keyspaces, &live_elsewhere)
     }
 
     /// Asks the ring whether the rest of the datacenter can take over the node at `ip`.

@@ -18,9 +18,9 @@
 //!    changed pod template is rolled out one rack at a time (both after a health check), and an
 //!    empty rack removed from the spec loses its StatefulSet.
 
-use std::{net::IpAddr, time::Duration};
+use std::{collections::BTreeSet, net::IpAddr, time::Duration};
 
-use k8ssandra_mgmt_api::NodeStatus;
+use k8ssandra_mgmt_api::{KeyspaceReplication, NodeStatus};
 
 /// The node-state label of a pod, as upstream names its values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1016,6 +1016,11 @@ pub enum ScaleDownRefusal {
         /// Free bytes on the others.
         free: u64,
     },
+    /// The whole datacenter leaves, and a keyspace has no replica in any other live datacenter.
+    DataWouldBeLost {
+        /// Keyspace.
+        keyspace: String,
+    },
 }
 
 impl ScaleDownRefusal {
@@ -1025,6 +1030,7 @@ impl ScaleDownRefusal {
         match self {
             Self::ReplicationFactorTooHigh { .. } => "ReplicationFactorTooHigh",
             Self::NotEnoughSpace { .. } => "NotEnoughSpaceToScaleDown",
+            Self::DataWouldBeLost { .. } => "DataWouldBeLost",
         }
     }
 }
@@ -1062,6 +1068,29 @@ pub fn scale_down_check(
     })
 }
 
+/// Checks, when the whole datacenter `own` leaves, that every keyspace with replicas in it has
+/// replicas in another datacenter with live nodes (`live_elsewhere`). Its own factors do not
+/// matter then: its nodes are decommissioned with force, as every one of them goes.
+#[must_use]
+pub fn datacenter_leave_check(
+    own: &str,
+    keyspaces: &[(String, KeyspaceReplication)],
+    live_elsewhere: &BTreeSet<String>,
+) -> Option<ScaleDownRefusal> {
+    keyspaces
+        .iter()
+        .find(|(_, replication)| {
+            let factors = replication.datacenter_factors();
+            factors.get(own).is_some_and(|f| *f > 0)
+                && !factors
+                    .iter()
+                    .any(|(dc, f)| *f > 0 && dc != own && live_elsewhere.contains(dc))
+        })
+        .map(|(keyspace, _)| ScaleDownRefusal::DataWouldBeLost {
+            keyspace: keyspace.clone(),
+        })
+}
+
 impl std::fmt::Display for ScaleDownRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -1079,6 +1108,11 @@ impl std::fmt::Display for ScaleDownRefusal {
                 "the leaving node holds {load} bytes, but the remaining nodes have only {free} \
                  bytes free"
             ),
+            Self::DataWouldBeLost { keyspace } => write!(
+                f,
+                "keyspace {keyspace} has replicas in no other live datacenter: its data would be \
+                 lost with this datacenter; ALTER it to replicate elsewhere first"
+            ),
         }
     }
 }
@@ -1086,6 +1120,33 @@ impl std::fmt::Display for ScaleDownRefusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leaving_datacenter_needs_every_keyspace_replicated_elsewhere() {
+        let nts = |pairs: &[(&str, &str)]| KeyspaceReplication {
+            options: std::iter::once((
+                "class".to_owned(),
+                "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned(),
+            ))
+            .chain(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .collect(),
+        };
+        let live = BTreeSet::from(["dc1".to_owned()]);
+        let fine = vec![
+            ("system_auth".to_owned(), nts(&[("dc1", "3"), ("dc3", "3")])),
+            ("elsewhere".to_owned(), nts(&[("dc1", "1")])),
+        ];
+        assert_eq!(datacenter_leave_check("dc3", &fine, &live), None);
+        let mut lost = fine.clone();
+        lost.push(("only_here".to_owned(), nts(&[("dc3", "3"), ("dc2", "3")])));
+        // dc2 has no live node: its replicas do not count.
+        assert_eq!(
+            datacenter_leave_check("dc3", &lost, &live),
+            Some(ScaleDownRefusal::DataWouldBeLost {
+                keyspace: "only_here".into()
+            })
+        );
+    }
 
     const RACKS: [&str; 3] = ["r1", "r2", "r3"];
 

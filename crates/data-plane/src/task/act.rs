@@ -18,7 +18,7 @@ use kube::{
 };
 
 use super::{
-    Context,
+    Context, schema,
     observe::Observed,
     plan::{Action, Plan},
     status::pod_after,
@@ -197,10 +197,14 @@ impl Acting<'_> {
         let ticket = self.ctx.calls.begin(&self.task_uid(), name);
         let calls = self.ctx.calls.clone();
         let call = call.clone();
+        let datacenter = self
+            .observed
+            .datacenter
+            .as_ref()
+            .map(|dc| dc.datacenter_name().to_owned())
+            .unwrap_or_default();
         tokio::spawn(async move {
-            let outcome = make_call(&client, &call)
-                .await
-                .map_err(|error| error.to_string());
+            let outcome = make_call(&client, &call, &datacenter).await;
             calls.finish(&ticket, outcome);
         });
         Ok(())
@@ -261,15 +265,22 @@ impl Acting<'_> {
 }
 
 /// One Management API call: a job id when the server runs it as a job, `None` when it finished.
+/// `datacenter` is the Cassandra name of the task's datacenter.
 async fn make_call(
     client: &ManagementApiClient,
     call: &NodeCall,
-) -> Result<Option<JobId>, k8ssandra_mgmt_api::Error> {
+    datacenter: &str,
+) -> Result<Option<JobId>, String> {
+    let text = |error: k8ssandra_mgmt_api::Error| error.to_string();
     match call {
         NodeCall::Table(operation) => {
-            let features = client.features().await?;
+            let features = client.features().await.map_err(text)?;
             Ok(
-                match client.run_table_operation(operation, &features).await? {
+                match client
+                    .run_table_operation(operation, &features)
+                    .await
+                    .map_err(text)?
+                {
                     Submission::Job(job) => Some(job),
                     Submission::Done => None,
                 },
@@ -278,6 +289,13 @@ async fn make_call(
         NodeCall::Rebuild { source_datacenter } => client
             .rebuild_job(source_datacenter.as_deref())
             .await
-            .map(Some),
+            .map(Some)
+            .map_err(text),
+        NodeCall::UpdateReplication(wanted) => schema::update_replication(client, wanted)
+            .await
+            .map(|()| None),
+        NodeCall::CheckDecommission => schema::check_decommission(client, datacenter)
+            .await
+            .map(|()| None),
     }
 }

@@ -1,5 +1,6 @@
 //! The CassandraTask controller: runs one operation (cleanup, flush, upgradesstables, rebuild,
-//! restart, replacenode) on the pods of a datacenter. One pass is validate → observe → plan → act
+//! restart, replacenode) on the pods of a datacenter, or one of this operator's schema commands
+//! (updatereplication, checkdecommission) on one of its nodes. One pass is validate → observe → plan → act
 //! → status, each step a module of its own; `status.podStatuses` is the durable record a pass
 //! resumes from, so an operator restart loses nothing.
 //!
@@ -11,6 +12,7 @@ pub mod act;
 pub mod observe;
 pub mod operations;
 pub mod plan;
+pub mod schema;
 pub mod status;
 pub mod validate;
 

@@ -208,7 +208,11 @@ pub fn plan_input(
         .and_then(|j| j.args.clone())
         .unwrap_or_default();
     let task_uid = task.uid().unwrap_or_default();
-    let pods = plan::select(views, operation, &args)
+    let mut selected = plan::select(views, operation, &args);
+    if matches!(operation, Operation::Call(call) if call.one_node()) {
+        selected = plan::one_node(selected, &records);
+    }
+    let pods = selected
         .into_iter()
         .map(|view| PodInput {
             record: records.get(&view.name).cloned(),

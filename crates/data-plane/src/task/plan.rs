@@ -292,6 +292,18 @@ pub fn select(mut pods: Vec<PodView>, operation: &Operation, args: &JobArguments
     pods
 }
 
+/// For a call one node suffices for: the pod it was made on already, else the first ready pod,
+/// else the first pod (the task waits for it).
+#[must_use]
+pub fn one_node(pods: Vec<PodView>, records: &BTreeMap<String, PodJobStatus>) -> Vec<PodView> {
+    let chosen = pods
+        .iter()
+        .position(|p| records.contains_key(&p.name))
+        .or_else(|| pods.iter().position(PodView::ready))
+        .unwrap_or(0);
+    pods.into_iter().skip(chosen).take(1).collect()
+}
+
 /// The actions of this pass.
 #[must_use]
 pub fn plan(input: &PlanInput) -> Plan {

@@ -2,6 +2,8 @@
 //! A task that cannot run ends `Failed` at once, with a message that names the field; it is never
 //! retried, since only an edit of the task could change the answer.
 
+use std::collections::BTreeMap;
+
 use k8ssandra_api::control::{CassandraCommand, CassandraJob, CassandraTask, JobArguments};
 use k8ssandra_mgmt_api::{KeyspaceRequest, TableOperation};
 
@@ -35,6 +37,23 @@ pub enum NodeCall {
         /// Datacenter to stream from; Cassandra picks when unset.
         source_datacenter: Option<String>,
     },
+    /// Reads each keyspace's replication and alters the ones that differ (on one node: the schema
+    /// reaches every node).
+    UpdateReplication(BTreeMap<String, BTreeMap<String, u32>>),
+    /// Lists the keyspaces other than the system ones that replicate to the task's datacenter,
+    /// and fails naming them (on one node).
+    CheckDecommission,
+}
+
+impl NodeCall {
+    /// Whether one node suffices: the call changes or reads the cluster's schema.
+    #[must_use]
+    pub fn one_node(&self) -> bool {
+        matches!(
+            self,
+            Self::UpdateReplication(_) | Self::CheckDecommission
+        )
+    }
 }
 
 /// What the task does on each pod.
@@ -68,6 +87,8 @@ pub fn command_name(command: CassandraCommand) -> &'static str {
         CassandraCommand::Flush => "flush",
         CassandraCommand::Refresh => "refresh",
         CassandraCommand::Tsreload => "tsreload",
+        CassandraCommand::Updatereplication => "updatereplication",
+        CassandraCommand::Checkdecommission => "checkdecommission",
     }
 }
 
@@ -144,6 +165,10 @@ pub fn validate(task: &CassandraTask) -> Result<Operation, Problem> {
         CassandraCommand::Rebuild => Operation::Call(NodeCall::Rebuild {
             source_datacenter: args.source_datacenter.filter(|dc| !dc.is_empty()),
         }),
+        CassandraCommand::Updatereplication => {
+            Operation::Call(NodeCall::UpdateReplication(replication(&args)?))
+        }
+        CassandraCommand::Checkdecommission => Operation::Call(NodeCall::CheckDecommission),
         CassandraCommand::Restart => Operation::Restart,
         CassandraCommand::Replacenode => match args.pod_name.filter(|p| !p.is_empty()) {
             Some(pod) => Operation::Replace { pod },
@@ -161,6 +186,37 @@ pub fn validate(task: &CassandraTask) -> Result<Operation, Problem> {
             ));
         }
     })
+}
+
+/// The factors `args.replication` asks for: at least one keyspace, each with a datacenter, no
+/// factor below 0.
+fn replication(args: &JobArguments) -> Result<BTreeMap<String, BTreeMap<String, u32>>, Problem> {
+    let invalid = |message: String| Problem::new("InvalidArguments", message);
+    let wanted = args.replication.clone().unwrap_or_default();
+    if wanted.is_empty() {
+        return Err(invalid(
+            "updatereplication needs args.replication: {keyspace: {datacenter: factor}}".into(),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (keyspace, factors) in wanted {
+        if keyspace.is_empty() || factors.is_empty() {
+            return Err(invalid(format!(
+                "args.replication[{keyspace:?}] must name a keyspace and at least one datacenter"
+            )));
+        }
+        let mut converted = BTreeMap::new();
+        for (dc, factor) in factors {
+            let factor = u32::try_from(factor).map_err(|_| {
+                invalid(format!(
+                    "args.replication[{keyspace:?}][{dc:?}] is {factor}: a factor is 0 or more"
+                ))
+            })?;
+            converted.insert(dc, factor);
+        }
+        out.insert(keyspace, converted);
+    }
+    Ok(out)
 }
 
 fn keyspace_request(args: &JobArguments) -> KeyspaceRequest {
@@ -309,6 +365,55 @@ mod tests {
                 format!("command {} is not supported yet", command_name(command))
             );
         }
+    }
+
+    #[test]
+    fn updatereplication_reads_its_factors_and_refuses_bad_ones() {
+        let args = |map: &[(&str, &[(&str, i32)])]| JobArguments {
+            replication: Some(
+                map.iter()
+                    .map(|(ks, f)| {
+                        (
+                            (*ks).to_owned(),
+                            f.iter().map(|(dc, n)| ((*dc).to_owned(), *n)).collect(),
+                        )
+                    })
+                    .collect(),
+            ),
+            ..JobArguments::default()
+        };
+        let ok = validate(&task(
+            CassandraCommand::Updatereplication,
+            Some(args(&[("system_auth", &[("dc1", 3), ("dc3", 0)])])),
+        ))
+        .unwrap();
+        let Operation::Call(call) = ok else {
+            panic!("{ok:?}")
+        };
+        assert!(call.one_node());
+        assert_eq!(
+            call,
+            NodeCall::UpdateReplication(BTreeMap::from([(
+                "system_auth".to_owned(),
+                BTreeMap::from([("dc1".to_owned(), 3), ("dc3".to_owned(), 0)])
+            )]))
+        );
+        for bad in [
+            args(&[]),
+            args(&[("ks", &[])]),
+            args(&[("ks", &[("dc1", -1)])]),
+        ] {
+            let problem =
+                validate(&task(CassandraCommand::Updatereplication, Some(bad))).unwrap_err();
+            assert_eq!(problem.reason, "InvalidArguments", "{}", problem.message);
+        }
+    }
+
+    #[test]
+    fn checkdecommission_runs_on_one_node() {
+        let operation = validate(&task(CassandraCommand::Checkdecommission, None));
+        assert_eq!(operation, Ok(Operation::Call(NodeCall::CheckDecommission)));
+        assert!(matches!(operation, Ok(Operation::Call(call)) if call.one_node()));
     }
 
     #[test]

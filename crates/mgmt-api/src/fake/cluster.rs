@@ -123,7 +123,7 @@ impl FakeCluster {
             .iter()
             .map(|(dc, factor)| ((*dc).to_string(), *factor))
             .collect();
-        self.shared.lock().create_keyspace(name, factors);
+        self.shared.lock().insert_keyspace(name, factors);
     }
 
     /// The replication of a keyspace.

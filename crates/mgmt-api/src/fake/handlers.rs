@@ -501,14 +501,14 @@ fn keyspace_replication_change(
         .map(|setting| (setting.dc_name.clone(), setting.replication_factor))
         .collect();
     let mut state = shared.lock();
-    if route == Route::KeyspaceCreate {
-        state.create_keyspace(&parsed.keyspace_name, factors);
-        Reply::ok()
+    let outcome = if route == Route::KeyspaceCreate {
+        state.create_keyspace(&parsed.keyspace_name, factors)
     } else {
-        match state.alter_keyspace(&parsed.keyspace_name, factors) {
-            Ok(()) => Reply::ok(),
-            Err(refusal) => Reply::refused(refusal),
-        }
+        state.alter_keyspace(&parsed.keyspace_name, factors)
+    };
+    match outcome {
+        Ok(()) => Reply::ok(),
+        Err(refusal) => Reply::refused(refusal),
     }
 }
 

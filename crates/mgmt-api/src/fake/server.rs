@@ -1,5 +1,6 @@
 //! [`FakeNode`]: one Management API server on `<ip>:<port>`, plain or mutual TLS.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -95,6 +96,9 @@ pub struct NodeSpec {
     pub seed_resolver: Option<SeedResolver>,
     /// Makes the listening socket; unset binds in this process's network namespace.
     pub binder: Option<Binder>,
+    /// `-Dcassandra.system_distributed_replication`: the replication `system_auth`,
+    /// `system_distributed` and `system_traces` get when this node is the cluster's first.
+    pub system_replication: Option<BTreeMap<String, u32>>,
 }
 
 impl std::fmt::Debug for NodeSpec {
@@ -134,7 +138,14 @@ impl NodeSpec {
             seed_check: None,
             seed_resolver: None,
             binder: None,
+            system_replication: None,
         }
+    }
+
+    /// Starts the node with `-Dcassandra.system_distributed_replication` set to `factors`.
+    pub fn system_replication(mut self, factors: BTreeMap<String, u32>) -> Self {
+        self.system_replication = Some(factors);
+        self
     }
 
     /// Makes the listening socket with `binder`.
@@ -228,6 +239,7 @@ impl FakeNode {
             rack: spec.rack.clone(),
             data_id: spec.data_id.clone(),
             ip: spec.ip,
+            system_replication: spec.system_replication.clone(),
         };
         let key = shared
             .lock()

@@ -29,6 +29,8 @@ pub(crate) type NodeKey = u64;
 const NATIVE_PORT: u16 = 9042;
 /// Port of internode messaging in gossip addresses.
 const STORAGE_PORT: u16 = 7000;
+/// The keyspaces `-Dcassandra.system_distributed_replication` sets.
+const SYSTEM_REPLICATED_KEYSPACES: [&str; 3] = ["system_auth", "system_distributed", "system_traces"];
 
 /// What the Cassandra process of a fake node is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +172,8 @@ pub(crate) struct NodeIdentity {
     pub(crate) rack: String,
     pub(crate) data_id: String,
     pub(crate) ip: IpAddr,
+    /// `-Dcassandra.system_distributed_replication`, applied when the node is the first.
+    pub(crate) system_replication: Option<BTreeMap<String, u32>>,
 }
 
 #[derive(Debug)]
@@ -618,6 +622,16 @@ impl ClusterState {
                         timings.bootstrap,
                     )
                 };
+                if self.hosts.is_empty()
+                    && let Some(factors) = &identity.system_replication
+                {
+                    // The first node of a cluster creates the system keyspaces.
+                    for keyspace in SYSTEM_REPLICATED_KEYSPACES {
+                        if let Some(record) = self.keyspaces.get_mut(keyspace) {
+                            record.replication = Replication::PerDatacenter(factors.clone());
+                        }
+                    }
+                }
                 let host_id = previous_id.unwrap_or_else(|| self.random.uuid());
                 let load = self
                     .node(key)?
@@ -1180,17 +1194,86 @@ impl ClusterState {
     }
 
     /// Creates a keyspace unless it exists (`CREATE KEYSPACE IF NOT EXISTS`).
-    pub(crate) fn create_keyspace(&mut self, name: &str, factors: BTreeMap<String, u32>) {
-        if !self.keyspaces.contains_key(name) {
-            self.keyspaces.insert(
-                name.to_string(),
-                KeyspaceRecord {
-                    replication: Replication::PerDatacenter(factors),
-                    tables: BTreeSet::new(),
-                },
-            );
-            self.schema_changed();
+    pub(crate) fn create_keyspace(
+        &mut self,
+        name: &str,
+        factors: BTreeMap<String, u32>,
+    ) -> Result<(), Refusal> {
+        if self.keyspaces.contains_key(name) {
+            return Ok(());
         }
+        if let Some(refusal) = self.replication_refusal(name, &factors) {
+            return Err(refusal);
+        }
+        self.insert_keyspace(name, factors);
+        Ok(())
+    }
+
+    /// Creates or replaces a keyspace without Cassandra's checks (a test's starting schema).
+    pub(crate) fn insert_keyspace(&mut self, name: &str, factors: BTreeMap<String, u32>) {
+        self.keyspaces.insert(
+            name.to_string(),
+            KeyspaceRecord {
+                replication: Replication::PerDatacenter(factors),
+                tables: BTreeSet::new(),
+            },
+        );
+        self.schema_changed();
+    }
+
+    /// Cassandra 4.0+ refuses a factor for a datacenter it does not know (no node in gossip),
+    /// and 4.1+ refuses to drop `system_auth` replicas from a datacenter with live nodes.
+    fn replication_refusal(&self, name: &str, factors: &BTreeMap<String, u32>) -> Option<Refusal> {
+        let major = self
+            .config
+            .release_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(4);
+        let minor = self
+            .config
+            .release_version
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(0);
+        if major < 4 {
+            return None;
+        }
+        if let Some((dc, _)) = factors
+            .iter()
+            .find(|(dc, factor)| **factor > 0 && !self.datacenter_exists(dc))
+        {
+            return Some(Refusal::new(
+                500,
+                format!(
+                    "Unrecognized strategy option {{{dc}}} passed to NetworkTopologyStrategy for \
+                     keyspace {name}"
+                ),
+            ));
+        }
+        if name == "system_auth" && (major, minor) >= (4, 1) {
+            let live: BTreeSet<&str> = self
+                .hosts
+                .values()
+                .filter(|h| h.alive && h.owns_tokens())
+                .map(|h| h.datacenter.as_str())
+                .filter(|dc| factors.get(*dc).is_none_or(|f| *f == 0))
+                .collect();
+            if !live.is_empty() {
+                let list: Vec<&str> = live.into_iter().collect();
+                return Some(Refusal::new(
+                    500,
+                    format!(
+                        "Following datacenters have active nodes and must be present in \
+                         replication options for keyspace {name}: [{}]",
+                        list.join(", ")
+                    ),
+                ));
+            }
+        }
+        None
     }
 
     /// Sets the replication of an existing keyspace.
@@ -1199,6 +1282,12 @@ impl ClusterState {
         name: &str,
         factors: BTreeMap<String, u32>,
     ) -> Result<(), Refusal> {
+        if !self.keyspaces.contains_key(name) {
+            return Err(Refusal::new(500, format!("Keyspace '{name}' does not exist")));
+        }
+        if let Some(refusal) = self.replication_refusal(name, &factors) {
+            return Err(refusal);
+        }
         let keyspace = self
             .keyspaces
             .get_mut(name)
