@@ -32,6 +32,7 @@ pub struct ClientSettings {
     port: u16,
     timeouts: BTreeMap<Route, Duration>,
     metrics: Option<ManagementApiMetrics>,
+    user_agent: String,
 }
 
 impl ClientSettings {
@@ -57,7 +58,14 @@ impl ClientSettings {
             port: DEFAULT_PORT,
             timeouts: BTreeMap::new(),
             metrics: None,
+            user_agent: crate::USER_AGENT.to_owned(),
         }
+    }
+
+    /// Sends `agent` as the `User-Agent`, so that a server's log tells who called.
+    pub fn with_user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
     }
 
     /// Uses another port.
@@ -607,6 +615,7 @@ impl ManagementApiClient {
                 route,
                 &path_and_query,
                 call.body,
+                &inner.settings.user_agent,
             ),
         )
         .await;

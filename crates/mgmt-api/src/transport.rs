@@ -50,8 +50,9 @@ pub(crate) async fn exchange(
     route: Route,
     path_and_query: &str,
     body: Option<Vec<u8>>,
+    user_agent: &str,
 ) -> Result<RawResponse, String> {
-    let request = build_request(address, route, path_and_query, body)?;
+    let request = build_request(address, route, path_and_query, body, user_agent)?;
     let tcp = TcpStream::connect(address)
         .await
         .map_err(|error| format!("connect to {address}: {error}"))?;
@@ -77,13 +78,14 @@ fn build_request(
     route: Route,
     path_and_query: &str,
     body: Option<Vec<u8>>,
+    user_agent: &str,
 ) -> Result<http::Request<Full<Bytes>>, String> {
     let builder = http::Request::builder()
         .method(route.method())
         .uri(path_and_query)
         .header(HOST, address.to_string())
         .header(CONNECTION, "close")
-        .header(USER_AGENT, crate::USER_AGENT)
+        .header(USER_AGENT, user_agent)
         .header(ACCEPT, "application/json, text/plain, */*");
     let request = match body {
         Some(bytes) => builder

@@ -1113,3 +1113,70 @@ async fn a_binder_makes_the_listening_socket() {
     );
     drop(fake);
 }
+
+/// Cassandra 4.1's replication rules: the first node applies
+/// `-Dcassandra.system_distributed_replication`, a factor for a datacenter without nodes is refused,
+/// and `system_auth` keeps a datacenter whose nodes are alive.
+#[tokio::test]
+async fn replication_follows_cassandras_rules() {
+    let cluster = fast_cluster();
+    let test = 40;
+    let pod = "dc1-r1-sts-1";
+    let spec = NodeSpec::new(pod, "dc1", "r1", "pvc-1", ip(test, 1))
+        .seed(true)
+        .system_replication([("dc1".to_owned(), 3)].into());
+    let a = cluster.start_node(spec).await.expect("fake node starts");
+    let ca = settings().client(pod, ip(test, 1));
+    start_ready(&a, &ca).await;
+    for keyspace in ["system_auth", "system_distributed", "system_traces"] {
+        let replication = cluster.keyspace_replication(keyspace).expect("exists");
+        assert_eq!(
+            replication.datacenter_factors(),
+            [("dc1".to_owned(), 3)].into(),
+            "{keyspace}"
+        );
+    }
+    let unknown = ca
+        .alter_keyspace(&KeyspaceReplicationRequest::new(
+            "system_auth",
+            [("dc1", 3), ("dc9", 3)],
+        ))
+        .await
+        .expect_err("a datacenter without nodes");
+    assert!(
+        unknown
+            .to_string()
+            .contains("Unrecognized strategy option {dc9}"),
+        "{unknown}"
+    );
+    let (b, cb) = node_in(&cluster, test, 2, "dc2", "pvc-2", false).await;
+    start_ready(&b, &cb).await;
+    ca.alter_keyspace(&KeyspaceReplicationRequest::new(
+        "system_auth",
+        [("dc1", 3), ("dc2", 1)],
+    ))
+    .await
+    .expect("both datacenters have nodes");
+    let live = ca
+        .alter_keyspace(&KeyspaceReplicationRequest::new(
+            "system_auth",
+            [("dc1", 3)],
+        ))
+        .await
+        .expect_err("dc2's nodes are alive");
+    assert!(
+        live.to_string()
+            .contains("Following datacenters have active nodes and must be present in replication options for keyspace system_auth: [dc2]"),
+        "{live}"
+    );
+    // A user keyspace may drop it.
+    ca.create_keyspace(&KeyspaceReplicationRequest::new(
+        "app",
+        [("dc1", 1), ("dc2", 1)],
+    ))
+    .await
+    .expect("create");
+    ca.alter_keyspace(&KeyspaceReplicationRequest::new("app", [("dc1", 1)]))
+        .await
+        .expect("user keyspaces may leave a live datacenter");
+}

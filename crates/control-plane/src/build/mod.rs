@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod datacenter;
 pub mod replication;
 pub mod seeds;
+pub mod tasks;
 
 use std::collections::BTreeMap;
 

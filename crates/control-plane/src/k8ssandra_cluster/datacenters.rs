@@ -26,7 +26,7 @@ use kube::{Api, Resource, ResourceExt};
 use super::{
     FIELD_MANAGER,
     observe::{Live, Observed, ObservedDatacenter},
-    status::datacenter_ready,
+    status::{datacenter_ready, stopped},
 };
 use crate::{build::DesiredDatacenter, remote::RemoteCluster};
 
@@ -174,8 +174,9 @@ fn decide(
     }
 }
 
+/// Ready, or stopped as asked: a datacenter after it need not wait for it.
 fn is_ready(dc: &ObservedDatacenter) -> bool {
-    matches!(&dc.live, Live::Ours(live) if datacenter_ready(live))
+    matches!(&dc.live, Live::Ours(live) if datacenter_ready(live) || stopped(live))
 }
 
 /// Whether the superuser Secret is in `namespace` of the datacenter's cluster: the source itself

@@ -6,7 +6,8 @@
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8ssandra_api::{
-    cassandra::CassandraDatacenter, k8ssandra::K8ssandraCluster, replication::ReplicatedSecret,
+    cassandra::CassandraDatacenter, control::CassandraTask, k8ssandra::K8ssandraCluster,
+    replication::ReplicatedSecret,
 };
 use k8ssandra_reconcile::{apply::delete_if_present, finalizer};
 use kube::{
@@ -156,6 +157,28 @@ pub async fn reconcile(
                 .map_err(|source| DeletionError::Kube {
                     what: format!(
                         "delete EndpointSlice {namespace}/{name} in {}",
+                        display_context(&context)
+                    ),
+                    source,
+                })?;
+        }
+    }
+    // Its operations' tasks (a schema change, a rebuild, a check) go too.
+    for context in ctx.registry.contexts() {
+        let Some(remote) = reach(ctx, &context).usable().cloned() else {
+            continue;
+        };
+        for task in remote.tasks.state() {
+            if owner_of(task.labels()).as_ref() != Some(&me) {
+                continue;
+            }
+            let (namespace, name) = (task.namespace().unwrap_or_default(), task.name_any());
+            let api = Api::<CassandraTask>::namespaced(remote.client.clone(), &namespace);
+            delete_if_present(&api, &name, &DeleteParams::default())
+                .await
+                .map_err(|source| DeletionError::Kube {
+                    what: format!(
+                        "delete CassandraTask {namespace}/{name} in {}",
                         display_context(&context)
                     ),
                     source,

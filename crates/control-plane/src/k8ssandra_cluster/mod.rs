@@ -8,11 +8,16 @@
 //! so that its status follows the remote datacenters without polling them.
 
 pub mod datacenters;
+pub mod decommission;
 pub mod deletion;
 pub mod observe;
+pub mod operations;
+pub mod rebuild;
+pub mod replication;
 pub mod secrets;
 pub mod seeds;
 pub mod status;
+pub mod tasks;
 pub mod validate;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -37,7 +42,7 @@ use kube::{
 use tokio::sync::broadcast;
 
 use crate::{
-    build::{self, replication},
+    build::{self, replication as initial},
     caches::{Caches, Feeds, NotReady},
     remote::{Registry, RemoteChange, RemoteKind},
 };
@@ -291,18 +296,28 @@ async fn pass(cluster: &K8ssandraCluster, ctx: &Context) -> Result<Requeue, Erro
     };
     let contexts: Vec<String> = ctx.registry.contexts().into_iter().collect();
     problems.extend(validate::problems(cluster, &contexts, desired.as_deref()));
-    let outcomes = match (&desired, problems.is_empty()) {
+    let now = now();
+    let (outcomes, ops) = match (&desired, problems.is_empty()) {
         (Some(desired), true) => {
+            // A datacenter new to a live cluster is marked before it is made, so that no
+            // failure in between can lose its rebuild.
+            let newcomers = operations::newcomers(cluster, &observed);
+            if !newcomers.is_empty() {
+                mark_rebuilds(ctx, cluster, &newcomers).await?;
+                return Ok(Requeue::await_change());
+            }
             secrets::reconcile(ctx, cluster, &observed, desired).await?;
             let seeds = seeds::reconcile(cluster, &observed, desired).await;
-            datacenters::reconcile(cluster, &observed, desired, &seeds).await
+            let outcomes = datacenters::reconcile(cluster, &observed, desired, &seeds).await;
+            let ops = operations::reconcile(cluster, &observed, &ctx.registry, &now).await;
+            (outcomes, ops)
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), operations::Operations::default()),
     };
     write_status(
         ctx,
         cluster,
-        &status::desired_status(cluster, &observed, &problems, &outcomes, &now()),
+        &status::desired_status(cluster, &observed, &problems, &outcomes, &ops, &now),
     )
     .await?;
     let settled = outcomes
@@ -311,11 +326,32 @@ async fn pass(cluster: &K8ssandraCluster, ctx: &Context) -> Result<Requeue, Erro
     if settled && !outcomes.is_empty() {
         forget_autoupdate_once(ctx, cluster).await?;
     }
-    Ok(if settled && problems.is_empty() {
+    let operations_settled =
+        ops.progressing.is_empty() && ops.degraded.is_empty() && ops.problems.is_empty();
+    Ok(if settled && operations_settled && problems.is_empty() {
         Requeue::await_change()
     } else {
-        Requeue::requeue(BUSY_REQUEUE)
+        Requeue::requeue(ops.requeue.unwrap_or(BUSY_REQUEUE).min(BUSY_REQUEUE))
     })
+}
+
+/// Records that `names` join a live cluster and are to be rebuilt.
+async fn mark_rebuilds(
+    ctx: &Context,
+    cluster: &K8ssandraCluster,
+    names: &[String],
+) -> Result<(), Error> {
+    let mut wanted = cluster.status.clone().unwrap_or_default();
+    let entries = wanted.datacenters.get_or_insert_with(BTreeMap::new);
+    for name in names {
+        entries.entry(name.clone()).or_default().rebuild =
+            Some(k8ssandra_api::k8ssandra::DatacenterRebuildStatus {
+                state: k8ssandra_api::k8ssandra::rebuild_state::REPLICATING.to_owned(),
+                ..Default::default()
+            });
+        tracing::info!(namespace = %cluster.namespace().unwrap_or_default(), cluster = %cluster.name_any(), datacenter = %name, "datacenter joins a live cluster: it will be rebuilt");
+    }
+    write_status(ctx, cluster, &wanted).await
 }
 
 /// Why the initial replication could not be had.
@@ -336,18 +372,18 @@ async fn initial_replication(
         .annotations()
         .get(annotations::INITIAL_SYSTEM_REPLICATION)
     {
-        return replication::from_annotation(recorded)
+        return initial::from_annotation(recorded)
             .map(Some)
             .map_err(|e| InitialReplication::Malformed(e.to_string()));
     }
-    let initial = replication::initial_system_replication(&merge::resolve_datacenters(cluster));
+    let initial = initial::initial_system_replication(&merge::resolve_datacenters(cluster));
     if initial.is_empty() {
         return Ok(Some(initial));
     }
     let patch = serde_json::json!({
         "metadata": {
             "annotations": {
-                annotations::INITIAL_SYSTEM_REPLICATION: replication::to_annotation(&initial),
+                annotations::INITIAL_SYSTEM_REPLICATION: initial::to_annotation(&initial),
             }
         }
     });

@@ -106,13 +106,20 @@ pub struct ObservedDatacenter {
     pub namespace: String,
     /// Its context.
     pub context: String,
+    /// The datacenter's name in Cassandra (`datacenterName`, else the object's name).
+    pub cassandra_name: String,
+    /// Nodes the spec asks for.
+    pub size: i32,
+    /// Whether the spec stops it.
+    pub stopped: bool,
     /// How its cluster is reached.
     pub reach: Reach,
     /// What the cluster's cache holds (`Absent` when the cluster cannot be used).
     pub live: Live,
 }
 
-/// A CassandraDatacenter labelled with this cluster that the spec does not list.
+/// A CassandraDatacenter labelled with this cluster that the spec does not list: a datacenter
+/// being removed.
 #[derive(Clone, Debug)]
 pub struct Stray {
     /// Its context.
@@ -121,6 +128,10 @@ pub struct Stray {
     pub namespace: String,
     /// Its name.
     pub name: String,
+    /// Its cluster.
+    pub remote: Arc<RemoteCluster>,
+    /// The object, when it can be read.
+    pub datacenter: Option<Arc<CassandraDatacenter>>,
 }
 
 /// Everything a pass decides from.
@@ -168,6 +179,14 @@ pub fn observe(ctx: &Context, cluster: &K8ssandraCluster) -> Observed {
                 },
             };
             ObservedDatacenter {
+                cassandra_name: dc
+                    .options
+                    .datacenter_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| dc.meta.name.clone()),
+                size: dc.size,
+                stopped: dc.stopped,
                 name: dc.meta.name.clone(),
                 namespace: dc_namespace,
                 context: dc.k8s_context.clone(),
@@ -235,6 +254,8 @@ fn strays(ctx: &Context, me: &(String, String), spec: &[ObservedDatacenter]) -> 
                     context: context.clone(),
                     namespace,
                     name,
+                    remote: Arc::clone(&remote),
+                    datacenter: object.decoded().ok().map(|dc| Arc::new(dc.clone())),
                 });
             }
         }

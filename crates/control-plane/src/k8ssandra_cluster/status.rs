@@ -19,6 +19,7 @@ use k8ssandra_api::{
 use super::{
     datacenters::Outcome,
     observe::{Live, Observed, display_context},
+    operations::Operations,
 };
 
 /// `Progressing`.
@@ -43,7 +44,9 @@ pub fn datacenter_ready(dc: &CassandraDatacenter) -> bool {
         && status.observed_generation >= dc.metadata.generation
 }
 
-fn stopped(dc: &CassandraDatacenter) -> bool {
+/// Whether a CassandraDatacenter is stopped as its spec asks.
+#[must_use]
+pub fn stopped(dc: &CassandraDatacenter) -> bool {
     dc.spec.stopped == Some(true)
         && dc
             .status
@@ -104,13 +107,15 @@ fn standing(name: &str, context: &str, outcome: &Outcome, live: &Live) -> Standi
 }
 
 /// The status the cluster should have after this pass. `problems` are the validation's (the
-/// datacenters were then left alone); `outcomes` are in the order of `observed.datacenters`.
+/// datacenters were then left alone); `outcomes` are in the order of `observed.datacenters`;
+/// `ops` what the cluster-wide operations report.
 #[must_use]
 pub fn desired_status(
     cluster: &K8ssandraCluster,
     observed: &Observed,
     problems: &[String],
     outcomes: &[Outcome],
+    ops: &Operations,
     now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
 ) -> K8ssandraClusterStatus {
     let current = cluster.status.clone().unwrap_or_default();
@@ -124,17 +129,38 @@ pub fn desired_status(
     let (yes, no) = (ConditionStatus::True, ConditionStatus::False);
 
     let mut datacenters = current.datacenters.clone().unwrap_or_default();
-    datacenters.retain(|name, _| observed.datacenters.iter().any(|d| d.name == *name));
+    let spec_refused = !problems.is_empty();
+    // While the spec is refused, nothing is known of removals: their entries stay as they are.
+    datacenters.retain(|name, entry| {
+        observed.datacenters.iter().any(|d| d.name == *name)
+            || ops.removals.contains_key(name)
+            || (spec_refused && entry.decommission_progress.is_some())
+    });
     for dc in &observed.datacenters {
         let entry = datacenters.entry(dc.name.clone()).or_default();
         entry.context_name = Some(dc.context.clone());
+        entry.decommission_progress = None;
         if let Live::Ours(live) = &dc.live {
             entry.cassandra = live.status.clone();
         }
+        if !spec_refused {
+            entry.rebuild = ops.rebuilds.get(&dc.name).cloned();
+        }
+    }
+    for (name, removal) in &ops.removals {
+        let entry = datacenters.entry(name.clone()).or_default();
+        entry.context_name = Some(removal.context.clone());
+        entry.decommission_progress = Some(removal.progress.clone());
+        entry.cassandra = removal.cassandra.clone();
+        entry.rebuild = None;
     }
     let total = observed.datacenters.len();
+    let system_replication = ops
+        .system_replication
+        .clone()
+        .or_else(|| current.system_replication.clone());
 
-    if !problems.is_empty() {
+    if spec_refused {
         let message = problems.join("; ");
         put(condition::VALID, no, "Invalid", message.clone());
         put(
@@ -155,37 +181,60 @@ pub fn desired_status(
             error: Some(message),
             observed_generation: generation,
             ready_datacenters: Some(format!("{}/{total}", ready_count(observed))),
-            system_replication: current.system_replication.clone(),
+            system_replication,
         };
     }
-    put(
-        condition::VALID,
-        yes,
-        "Valid",
-        "the spec can be acted on".to_owned(),
-    );
+    if ops.problems.is_empty() {
+        put(
+            condition::VALID,
+            yes,
+            "Valid",
+            "the spec can be acted on".to_owned(),
+        );
+    } else {
+        put(condition::VALID, no, "Refused", ops.problems.join("; "));
+    }
 
     let standings: Vec<Standing> = observed
         .datacenters
         .iter()
         .zip(outcomes)
-        .map(|(dc, outcome)| standing(&dc.name, &dc.context, outcome, &dc.live))
+        .map(|(dc, outcome)| {
+            match standing(&dc.name, &dc.context, outcome, &dc.live) {
+                // Ready, but still streaming its data in: the operations say how far.
+                Standing::Ready if ops.rebuilds.contains_key(&dc.name) => {
+                    Standing::Progressing(String::new())
+                }
+                other => other,
+            }
+        })
         .collect();
     let ready = standings
+        .iter()
+        .filter(|s| matches!(s, Standing::Ready))
+        .count();
+    let settled = standings
         .iter()
         .filter(|s| matches!(s, Standing::Ready | Standing::Stopped))
         .count();
     let messages = |pick: fn(&Standing) -> Option<&String>| -> Vec<String> {
-        standings.iter().filter_map(pick).cloned().collect()
+        standings
+            .iter()
+            .filter_map(pick)
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .collect()
     };
-    let progressing = messages(|s| match s {
+    let mut progressing = messages(|s| match s {
         Standing::Progressing(m) => Some(m),
         _ => None,
     });
-    let degraded = messages(|s| match s {
+    progressing.extend(ops.progressing.iter().cloned());
+    let mut degraded = messages(|s| match s {
         Standing::Degraded(m) => Some(m),
         _ => None,
     });
+    degraded.extend(ops.degraded.iter().cloned());
     let stopped: Vec<String> = observed
         .datacenters
         .iter()
@@ -194,18 +243,21 @@ pub fn desired_status(
         .map(|(dc, _)| dc.name.clone())
         .collect();
 
-    if ready == total && total > 0 {
+    let removing = !ops.removals.is_empty();
+    if settled == total && total > 0 && !removing {
         let mut message = format!("{ready}/{total} datacenters ready");
         if !stopped.is_empty() {
-            message.push_str(&format!(" ({} stopped)", stopped.join(", ")));
+            message.push_str(&format!(", {} stopped as asked", stopped.join(", ")));
         }
         put(condition::READY, yes, "Ready", message);
-        put(
-            condition::CASSANDRA_INITIALIZED,
-            yes,
-            "Initialized",
-            "every datacenter was ready".to_owned(),
-        );
+        if stopped.is_empty() {
+            put(
+                condition::CASSANDRA_INITIALIZED,
+                yes,
+                "Initialized",
+                "every datacenter was ready".to_owned(),
+            );
+        }
     } else {
         let mut reasons = degraded.clone();
         reasons.extend(progressing.iter().cloned());
@@ -262,18 +314,23 @@ pub fn desired_status(
             ),
         );
     }
+    let mut ready_datacenters = format!("{ready}/{total}");
+    if !stopped.is_empty() {
+        ready_datacenters.push_str(&format!(" ({} stopped)", stopped.len()));
+    }
     K8ssandraClusterStatus {
         conditions: Some(list),
         datacenters: Some(datacenters).filter(|d| !d.is_empty()),
         error: Some(
             degraded
                 .first()
+                .or(ops.problems.first())
                 .cloned()
                 .unwrap_or_else(|| "None".to_owned()),
         ),
         observed_generation: generation,
-        ready_datacenters: Some(format!("{ready}/{total}")),
-        system_replication: current.system_replication.clone(),
+        ready_datacenters: Some(ready_datacenters),
+        system_replication,
     }
 }
 

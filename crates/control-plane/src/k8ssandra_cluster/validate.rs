@@ -60,6 +60,19 @@ pub fn problems(
                  datacenter in {context:?} and remove {name} instead"
             ));
         }
+        if datacenter.spec.stopped == Some(true) {
+            let entry = recorded.and_then(|r| r.get(name));
+            if entry.is_none_or(|e| e.cassandra.is_none()) {
+                problems.push(format!(
+                    "datacenter {name} cannot be created stopped: create it running, then stop it"
+                ));
+            } else if entry.is_some_and(|e| e.rebuild.is_some()) {
+                problems.push(format!(
+                    "datacenter {name} cannot be stopped while it is rebuilt from another \
+                     datacenter: stop it once its rebuild completed"
+                ));
+            }
+        }
     }
     problems
 }
@@ -99,6 +112,38 @@ spec:
         let contexts: Vec<String> = contexts.iter().map(|c| (*c).to_owned()).collect();
         let desired = desired_datacenters(cluster, &BTreeMap::new()).ok();
         problems(cluster, &contexts, desired.as_deref())
+    }
+
+    #[test]
+    fn a_datacenter_is_neither_created_nor_rebuilt_stopped() {
+        let stopped = TWO_DCS.replace(
+            "k8sContext: two\n        size: 3",
+            "k8sContext: two\n        size: 3\n        stopped: true",
+        );
+        let mut k8c = cluster(&stopped);
+        let problems = check(&k8c, &["", "one", "two"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("dc2 cannot be created stopped"),
+            "{problems:?}"
+        );
+        let mut entry = K8ssandraDatacenterStatus {
+            context_name: Some("two".into()),
+            cassandra: Some(Default::default()),
+            ..Default::default()
+        };
+        k8c.status = Some(K8ssandraClusterStatus {
+            datacenters: Some([("dc2".to_owned(), entry.clone())].into()),
+            ..Default::default()
+        });
+        assert_eq!(check(&k8c, &["", "one", "two"]), Vec::<String>::new());
+        entry.rebuild = Some(Default::default());
+        k8c.status = Some(K8ssandraClusterStatus {
+            datacenters: Some([("dc2".to_owned(), entry)].into()),
+            ..Default::default()
+        });
+        let problems = check(&k8c, &["", "one", "two"]);
+        assert!(problems[0].contains("while it is rebuilt"), "{problems:?}");
     }
 
     #[test]

@@ -288,6 +288,9 @@ async fn pass(replicated: &ReplicatedSecret, ctx: &Context) -> Result<Requeue, E
             by_context.entry(context).or_default().push(problem);
         }
     }
+    if !deleting && let Err(problem) = prune_copies(ctx, &sources).await {
+        by_context.entry(problem.0).or_default().push(problem.1);
+    }
     let done = by_context.values().all(Vec::is_empty);
     if deleting && done {
         patch_finalizer(ctx, replicated, false).await?;
@@ -404,6 +407,76 @@ async fn copy_all(
             .map_err(|error| format!("{}: {error}", at(&name)))?;
         remote.secrets.wrote(&written.metadata);
         tracing::info!(context = %remote.context, %namespace, secret = %name, "Secret replicated");
+    }
+    Ok(())
+}
+
+/// Deletes the copies of `sources` that no ReplicatedSecret targets any more (a datacenter
+/// removed from its cluster takes its cluster out of the targets), except an orphan's. A copy
+/// another ReplicatedSecret of the same source still targets stays. The error names the
+/// context and what failed.
+async fn prune_copies(ctx: &Context, sources: &[Arc<Secret>]) -> Result<(), (String, String)> {
+    let labels_of: BTreeMap<String, &Arc<Secret>> = sources
+        .iter()
+        .filter(|s| {
+            s.annotations()
+                .get(annotations::REPLICATED_ORPHAN)
+                .is_none_or(|v| v != "true")
+        })
+        .map(|s| (copy::source_label(s), s))
+        .collect();
+    if labels_of.is_empty() {
+        return Ok(());
+    }
+    let mut wanted: HashSet<(String, String, String)> = HashSet::new();
+    for other in ctx.caches.replicated_secrets.state() {
+        let Ok(other) = other.decoded() else {
+            // One that cannot be read may target anything: nothing is pruned.
+            return Ok(());
+        };
+        for (context, namespace, target) in targets(other) {
+            for source in sources.iter().filter(|s| copy::selects(other, s)) {
+                let name = format!(
+                    "{}{}",
+                    target.target_prefix.as_deref().unwrap_or_default(),
+                    source.name_any()
+                );
+                wanted.insert((context.clone(), namespace.clone(), name));
+            }
+        }
+    }
+    for context in ctx.registry.contexts() {
+        let Some(remote) = reach_of(&ctx.registry, &context)
+            .usable_for_secrets()
+            .cloned()
+        else {
+            continue;
+        };
+        for copy in remote.secrets.state() {
+            let Some(label) = copy.labels().get(labels::REPLICATED_SECRET_NAME) else {
+                continue;
+            };
+            if !labels_of.contains_key(label) {
+                continue;
+            }
+            let (namespace, name) = (copy.namespace().unwrap_or_default(), copy.name_any());
+            if wanted.contains(&(context.clone(), namespace.clone(), name.clone())) {
+                continue;
+            }
+            let api = Api::<Secret>::namespaced(remote.client.clone(), &namespace);
+            delete_if_present(&api, &name, &DeleteParams::default())
+                .await
+                .map_err(|error| {
+                    (
+                        context.clone(),
+                        format!(
+                            "Secret {namespace}/{name} in {}: {error}",
+                            display_context(&context)
+                        ),
+                    )
+                })?;
+            tracing::info!(%context, %namespace, secret = %name, "replicated Secret no longer targeted: removed");
+        }
     }
     Ok(())
 }

@@ -1128,7 +1128,11 @@ mod tests {
                 "class".to_owned(),
                 "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned(),
             ))
-            .chain(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .chain(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
             .collect(),
         };
         let live = BTreeSet::from(["dc1".to_owned()]);

@@ -18,9 +18,10 @@ use kube::{
 };
 
 use super::{
-    Context, schema,
+    Context,
     observe::Observed,
     plan::{Action, Plan},
+    schema,
     status::pod_after,
     validate::{NodeCall, Operation},
 };

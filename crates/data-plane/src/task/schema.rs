@@ -56,7 +56,11 @@ pub fn replicating_to<'a>(
     keyspaces
         .into_iter()
         .filter(|(name, _)| !is_system_keyspace(name))
-        .filter(|(_, r)| r.datacenter_factors().get(datacenter).is_some_and(|f| *f > 0))
+        .filter(|(_, r)| {
+            r.datacenter_factors()
+                .get(datacenter)
+                .is_some_and(|f| *f > 0)
+        })
         .map(|(name, _)| name.to_owned())
         .collect()
 }
@@ -78,8 +82,10 @@ pub async fn update_replication(
         let Some(after) = replication_change(keyspace, &current, factors)? else {
             continue;
         };
-        let request =
-            KeyspaceReplicationRequest::new(keyspace, after.iter().map(|(dc, f)| (dc.as_str(), *f)));
+        let request = KeyspaceReplicationRequest::new(
+            keyspace,
+            after.iter().map(|(dc, f)| (dc.as_str(), *f)),
+        );
         client
             .alter_keyspace(&request)
             .await

@@ -49,10 +49,7 @@ impl NodeCall {
     /// Whether one node suffices: the call changes or reads the cluster's schema.
     #[must_use]
     pub fn one_node(&self) -> bool {
-        matches!(
-            self,
-            Self::UpdateReplication(_) | Self::CheckDecommission
-        )
+        matches!(self, Self::UpdateReplication(_) | Self::CheckDecommission)
     }
 }
 

@@ -30,7 +30,8 @@ const NATIVE_PORT: u16 = 9042;
 /// Port of internode messaging in gossip addresses.
 const STORAGE_PORT: u16 = 7000;
 /// The keyspaces `-Dcassandra.system_distributed_replication` sets.
-const SYSTEM_REPLICATED_KEYSPACES: [&str; 3] = ["system_auth", "system_distributed", "system_traces"];
+const SYSTEM_REPLICATED_KEYSPACES: [&str; 3] =
+    ["system_auth", "system_distributed", "system_traces"];
 
 /// What the Cassandra process of a fake node is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1283,7 +1284,10 @@ impl ClusterState {
         factors: BTreeMap<String, u32>,
     ) -> Result<(), Refusal> {
         if !self.keyspaces.contains_key(name) {
-            return Err(Refusal::new(500, format!("Keyspace '{name}' does not exist")));
+            return Err(Refusal::new(
+                500,
+                format!("Keyspace '{name}' does not exist"),
+            ));
         }
         if let Some(refusal) = self.replication_refusal(name, &factors) {
             return Err(refusal);
