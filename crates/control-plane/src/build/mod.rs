@@ -1,12 +1,14 @@
 //! Pure builders of what the control plane writes into the clusters: each datacenter's
 //! CassandraDatacenter, its server configuration, the initial system replication, the shared
-//! credentials, and the seeds each datacenter learns of the others.
+//! credentials, the seeds each datacenter learns of the others, and each datacenter's
+//! CassandraTask of a K8ssandraTask.
 
 pub mod config;
 pub mod credentials;
 pub mod datacenter;
 pub mod replication;
 pub mod seeds;
+pub mod task;
 
 use std::collections::BTreeMap;
 
