@@ -303,6 +303,8 @@ async fn k8ssandra_tasks_run_datacenter_by_datacenter_across_the_fleet() {
     eprintln!("(d) TTL done after {:?}", started.elapsed());
     unreachable_cluster(&mut setup).await;
     eprintln!("(e) unreachable cluster done after {:?}", started.elapsed());
+    cluster_deletion_takes_the_tasks(&setup).await;
+    eprintln!("(f) cluster deletion done after {:?}", started.elapsed());
 }
 
 /// (a) `datacenters: [dc2, dc1]` runs dc2's cleanup first, then dc1's, and completes with each
@@ -427,16 +429,10 @@ async fn ordered_cleanup(setup: &Setup) {
     .await
     .expect("a pass");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let task_writes = |writes: Vec<String>| -> Vec<String> {
-        writes.into_iter().filter(|w| w.contains("task")).collect()
-    };
-    assert_eq!(
-        task_writes(setup.control.requests().writes()),
-        Vec::<String>::new()
-    );
+    assert_eq!(setup.control.requests().writes(), Vec::<String>::new());
     for context in ["kind-k8ssandra-1", "kind-k8ssandra-2"] {
         assert_eq!(
-            task_writes(setup.control.remote_requests(context).writes()),
+            setup.control.remote_requests(context).writes(),
             Vec::<String>::new(),
             "{context}"
         );
@@ -541,6 +537,14 @@ async fn invalid_datacenter(setup: &Setup) {
     assert!(
         unchanged.finalizers().is_empty(),
         "nothing to clean up, no finalizer"
+    );
+    assert_eq!(
+        unchanged
+            .owner_references()
+            .first()
+            .map(|o| o.name.as_str()),
+        Some("demo"),
+        "it goes with its cluster all the same"
     );
 }
 
@@ -701,4 +705,59 @@ async fn unreachable_cluster(setup: &mut Setup) {
     .await
     .expect("the deletion finishes once the cluster is back");
     assert!(setup.remote_tasks_of(2, "cleanup").await.is_empty());
+}
+
+/// (f) Deleting the K8ssandraCluster deletes its K8ssandraTasks (their owner references), and
+/// their finalizers remove their CassandraTasks from both clusters.
+async fn cluster_deletion_takes_the_tasks(setup: &Setup) {
+    let left: Vec<String> = setup
+        .tasks()
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(left, ["cleanup-dc9", "cleanup-fails", "flush-wait"]);
+    let begun = Instant::now();
+    Api::<k8ssandra_api::k8ssandra::K8ssandraCluster>::namespaced(
+        setup.fleet.cluster(0).client(),
+        NAMESPACE,
+    )
+    .delete("demo", &DeleteParams::default())
+    .await
+    .expect("delete");
+    wait::until("every K8ssandraTask to be gone", CONVERGE, || async {
+        setup
+            .tasks()
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .expect("the tasks go with their cluster");
+    eprintln!(
+        "the tasks were gone {:?} after the cluster's deletion",
+        begun.elapsed()
+    );
+    for index in 1..=2 {
+        let remaining: Vec<String> = setup
+            .remote_tasks(index)
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .map(ResourceExt::name_any)
+            .collect();
+        assert_eq!(
+            remaining,
+            Vec::<String>::new(),
+            "CassandraTasks left in cluster {index}"
+        );
+    }
 }

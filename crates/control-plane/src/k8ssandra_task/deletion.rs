@@ -51,17 +51,18 @@ pub fn owner_reference(task: &K8ssandraTask, cluster: &K8ssandraCluster) -> Opti
     })
 }
 
-/// The merge patch that adds the finalizer and the owner reference, guarded by the resource
-/// version; `None` when both are there.
+/// The merge patch that adds the owner reference and (with `finalizer`) the finalizer, guarded by
+/// the resource version; `None` when they are there.
 #[must_use]
 pub fn metadata_patch(
     task: &K8ssandraTask,
     owner: Option<OwnerReference>,
+    finalizer: bool,
 ) -> Option<serde_json::Value> {
     let meta = &task.metadata;
     let mut finalizers = meta.finalizers.clone().unwrap_or_default();
     let mut owners = meta.owner_references.clone().unwrap_or_default();
-    let add_finalizer = !finalizer::has_finalizer(meta, FINALIZER);
+    let add_finalizer = finalizer && !finalizer::has_finalizer(meta, FINALIZER);
     let add_owner = owner
         .as_ref()
         .is_some_and(|o| !owners.iter().any(|existing| existing.uid == o.uid));
@@ -75,11 +76,11 @@ pub fn metadata_patch(
         owners.push(owner);
     }
     let mut patch = serde_json::json!({
-        "metadata": {
-            "resourceVersion": meta.resource_version,
-            "finalizers": finalizers,
-        }
+        "metadata": { "resourceVersion": meta.resource_version }
     });
+    if add_finalizer {
+        patch["metadata"]["finalizers"] = serde_json::json!(finalizers);
+    }
     if add_owner {
         // A merge patch replaces the list: the owners already there are in it.
         patch["metadata"]["ownerReferences"] = serde_json::json!(owners);
@@ -87,7 +88,9 @@ pub fn metadata_patch(
     Some(patch)
 }
 
-/// Adds the finalizer and the owner reference when missing; returns whether it wrote.
+/// Adds the owner reference and (with `finalizer`, before anything is made) the finalizer when
+/// missing; returns whether it wrote. An invalid task gets the owner reference only: it made
+/// nothing to clean up, and goes with its cluster all the same.
 ///
 /// # Errors
 /// When the API server refuses (a concurrent edit answers 409, and the pass is retried).
@@ -95,8 +98,9 @@ pub async fn ensure_metadata(
     ctx: &Context,
     task: &K8ssandraTask,
     cluster: &K8ssandraCluster,
+    finalizer: bool,
 ) -> Result<bool, DeletionError> {
-    let Some(patch) = metadata_patch(task, owner_reference(task, cluster)) else {
+    let Some(patch) = metadata_patch(task, owner_reference(task, cluster), finalizer) else {
         return Ok(false);
     };
     patch_task(ctx, task, &patch, "add the finalizer and owner reference").await?;
@@ -240,19 +244,29 @@ mod tests {
         let owner = owner_reference(&t, &cluster("ns")).unwrap();
         assert_eq!(owner.kind, "K8ssandraCluster");
         assert_eq!(owner.controller, Some(false));
-        let patch = metadata_patch(&t, Some(owner.clone())).unwrap();
+        let patch = metadata_patch(&t, Some(owner.clone()), true).unwrap();
         assert_eq!(patch["metadata"]["finalizers"][0], FINALIZER);
         assert_eq!(patch["metadata"]["ownerReferences"][0]["uid"], "u-1");
         assert_eq!(patch["metadata"]["resourceVersion"], "7");
         t.metadata.finalizers = Some(vec![FINALIZER.into()]);
         t.metadata.owner_references = Some(vec![owner.clone()]);
-        assert_eq!(metadata_patch(&t, Some(owner)), None);
+        assert_eq!(metadata_patch(&t, Some(owner.clone()), true), None);
+        assert_eq!(metadata_patch(&t, Some(owner), false), None);
     }
 
     #[test]
     fn no_owner_reference_across_namespaces() {
         assert_eq!(owner_reference(&task(), &cluster("elsewhere")), None);
-        let patch = metadata_patch(&task(), None).unwrap();
+        let patch = metadata_patch(&task(), None, true).unwrap();
         assert!(patch["metadata"].get("ownerReferences").is_none());
+        assert_eq!(metadata_patch(&task(), None, false), None);
+    }
+
+    #[test]
+    fn an_invalid_task_gets_the_owner_reference_only() {
+        let t = task();
+        let patch = metadata_patch(&t, owner_reference(&t, &cluster("ns")), false).unwrap();
+        assert!(patch["metadata"].get("finalizers").is_none());
+        assert_eq!(patch["metadata"]["ownerReferences"][0]["name"], "demo");
     }
 }

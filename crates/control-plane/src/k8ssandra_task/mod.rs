@@ -278,13 +278,18 @@ async fn pass(task: &K8ssandraTask, ctx: &Context) -> Result<Requeue, Error> {
     let targets = match validate::targets(task, observe::lookup(cluster.as_deref())) {
         Ok(targets) => targets,
         Err(problems) => {
+            if let Some(Tolerant::Decoded(cluster)) = cluster.as_deref()
+                && deletion::ensure_metadata(ctx, task, cluster, false).await?
+            {
+                return Ok(Requeue::await_change());
+            }
             write_status(ctx, task, &status::invalid_status(task, &problems, &now)).await?;
             // A change of the task or of its cluster passes it again.
             return Ok(Requeue::await_change());
         }
     };
     if let Some(Tolerant::Decoded(cluster)) = cluster.as_deref()
-        && deletion::ensure_metadata(ctx, task, cluster).await?
+        && deletion::ensure_metadata(ctx, task, cluster, true).await?
     {
         // The write triggers the next pass, which sees it.
         return Ok(Requeue::await_change());

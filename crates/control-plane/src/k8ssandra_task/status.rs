@@ -485,6 +485,35 @@ mod tests {
     }
 
     #[test]
+    fn with_allow_a_failure_still_lets_the_task_run_everywhere() {
+        let reports = [
+            report(
+                "dc1",
+                Some(dc_status(10, Some(20), (0, 2, 1))),
+                Standing::Done {
+                    failure: Some("flush failed on pod p".into()),
+                },
+            ),
+            report(
+                "dc2",
+                Some(dc_status(10, Some(25), (0, 3, 0))),
+                Standing::Done { failure: None },
+            ),
+        ];
+        let status = desired_status(&task(), &reports, &at(40));
+        let complete = condition(&status, task_condition::COMPLETE);
+        assert!(complete.is_true());
+        assert_eq!(complete.reason.as_deref(), Some("FinishedWithFailures"));
+        let failed = condition(&status, task_condition::FAILED);
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("the task failed in dc1: flush failed on pod p")
+        );
+        assert_eq!(status.aggregate.completion_time, Some(at(25)));
+        assert_eq!(status.aggregate.failed, Some(1));
+    }
+
+    #[test]
     fn an_unreachable_datacenter_is_named_and_keeps_the_task_running() {
         let reports = [
             report(
