@@ -1,5 +1,5 @@
 //! The watch caches of the control plane's own cluster that its controllers read: ClientConfigs,
-//! K8ssandraClusters, ReplicatedSecrets, and the Secrets marked watched (a ClientConfig's once
+//! K8ssandraClusters, K8ssandraTasks, ReplicatedSecrets, and the Secrets marked watched (a ClientConfig's once
 //! read, the credentials the control plane replicates). Remote clusters' caches are in the
 //! [`crate::remote::Registry`].
 
@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8ssandra_api::{
-    config::ClientConfig, k8ssandra::K8ssandraCluster, labels, replication::ReplicatedSecret,
+    config::ClientConfig, control::K8ssandraTask, k8ssandra::K8ssandraCluster, labels,
+    replication::ReplicatedSecret,
 };
 use k8ssandra_reconcile::{
     cache::{Cache, Feed, watch},
@@ -31,6 +32,8 @@ pub struct Caches {
     pub secrets: Cache<Secret>,
     /// Every K8ssandraCluster, decoded or not.
     pub k8ssandra_clusters: Cache<Tolerant<K8ssandraCluster>>,
+    /// Every K8ssandraTask, decoded or not.
+    pub k8ssandra_tasks: Cache<Tolerant<K8ssandraTask>>,
     /// Every ReplicatedSecret, decoded or not.
     pub replicated_secrets: Cache<Tolerant<ReplicatedSecret>>,
 }
@@ -43,6 +46,8 @@ pub struct Feeds {
     pub secrets: Feed<Secret>,
     /// Feeds [`Caches::k8ssandra_clusters`].
     pub k8ssandra_clusters: Feed<Tolerant<K8ssandraCluster>>,
+    /// Feeds [`Caches::k8ssandra_tasks`].
+    pub k8ssandra_tasks: Feed<Tolerant<K8ssandraTask>>,
     /// Feeds [`Caches::replicated_secrets`].
     pub replicated_secrets: Feed<Tolerant<ReplicatedSecret>>,
 }
@@ -62,6 +67,10 @@ pub fn watch_all(client: &Client, namespace: Option<&str>) -> (Caches, Feeds) {
         scoped_api(client.clone(), namespace),
         watcher::Config::default(),
     );
+    let (k8ssandra_tasks, k8ssandra_tasks_feed) = watch(
+        scoped_api(client.clone(), namespace),
+        watcher::Config::default(),
+    );
     let (replicated_secrets, replicated_secrets_feed) = watch(
         scoped_api(client.clone(), namespace),
         watcher::Config::default(),
@@ -71,12 +80,14 @@ pub fn watch_all(client: &Client, namespace: Option<&str>) -> (Caches, Feeds) {
             client_configs,
             secrets,
             k8ssandra_clusters,
+            k8ssandra_tasks,
             replicated_secrets,
         },
         Feeds {
             client_configs: client_configs_feed,
             secrets: secrets_feed,
             k8ssandra_clusters: k8ssandra_clusters_feed,
+            k8ssandra_tasks: k8ssandra_tasks_feed,
             replicated_secrets: replicated_secrets_feed,
         },
     )
@@ -102,6 +113,7 @@ impl Caches {
                 self.client_configs.ready(),
                 self.secrets.ready(),
                 self.k8ssandra_clusters.ready(),
+                self.k8ssandra_tasks.ready(),
                 self.replicated_secrets.ready(),
             )
         };
@@ -110,6 +122,7 @@ impl Caches {
                 ("ClientConfigs", self.client_configs.is_ready()),
                 ("Secrets", self.secrets.is_ready()),
                 ("K8ssandraClusters", self.k8ssandra_clusters.is_ready()),
+                ("K8ssandraTasks", self.k8ssandra_tasks.is_ready()),
                 ("ReplicatedSecrets", self.replicated_secrets.is_ready()),
             ]
             .iter()
@@ -123,6 +136,7 @@ impl Caches {
             self.client_configs.catch_up(CATCH_UP_LIMIT),
             self.secrets.catch_up(CATCH_UP_LIMIT),
             self.k8ssandra_clusters.catch_up(CATCH_UP_LIMIT),
+            self.k8ssandra_tasks.catch_up(CATCH_UP_LIMIT),
             self.replicated_secrets.catch_up(CATCH_UP_LIMIT),
         );
         Ok(())
@@ -136,6 +150,7 @@ impl Feeds {
             self.client_configs.run(),
             self.secrets.run(),
             self.k8ssandra_clusters.run(),
+            self.k8ssandra_tasks.run(),
             self.replicated_secrets.run(),
         );
     }

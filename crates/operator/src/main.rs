@@ -26,7 +26,7 @@ enum Command {
     /// Run the operator: the data-plane controllers (CassandraDatacenter, CassandraTask,
     /// ScheduledTask) against the cluster of the current kubeconfig or the pod's service account,
     /// and with --control-plane the control-plane ones (ClientConfig, K8ssandraCluster,
-    /// ReplicatedSecret).
+    /// K8ssandraTask, ReplicatedSecret).
     Run {
         /// Watch only this namespace (default: every namespace).
         #[arg(long, env = "WATCH_NAMESPACE")]
@@ -36,7 +36,8 @@ enum Command {
         /// exists, else upstream v1.32's images.
         #[arg(long, env = "IMAGE_CONFIG", value_name = "FILE")]
         image_config: Option<PathBuf>,
-        /// Also run the control plane: ClientConfigs, K8ssandraClusters, ReplicatedSecrets.
+        /// Also run the control plane: ClientConfigs, K8ssandraClusters, K8ssandraTasks,
+        /// ReplicatedSecrets.
         #[arg(long, env = "K8SSANDRA_CONTROL_PLANE", default_value_t = false)]
         control_plane: bool,
     },

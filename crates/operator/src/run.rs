@@ -33,8 +33,8 @@ pub fn images(file: Option<&Path>) -> anyhow::Result<ImageConfig> {
 }
 
 /// Runs the CassandraDatacenter, CassandraTask and ScheduledTask controllers, and with
-/// `control_plane` the ClientConfig, K8ssandraCluster and ReplicatedSecret ones, until the
-/// process is asked to stop.
+/// `control_plane` the ClientConfig, K8ssandraCluster, K8ssandraTask and ReplicatedSecret ones,
+/// until the process is asked to stop.
 pub async fn operator(
     namespace: Option<String>,
     images: ImageConfig,

@@ -1,13 +1,15 @@
 //! Pure builders of what the control plane writes into the clusters: each datacenter's
 //! CassandraDatacenter, its server configuration, the initial system replication, the shared
-//! credentials, and the seeds each datacenter learns of the others.
+//! credentials, the seeds each datacenter learns of the others, the CassandraTasks of the
+//! cluster's operations, and each datacenter's CassandraTask of a K8ssandraTask.
 
+pub mod cluster_tasks;
 pub mod config;
 pub mod credentials;
 pub mod datacenter;
+pub mod k8ssandra_task;
 pub mod replication;
 pub mod seeds;
-pub mod tasks;
 
 use std::collections::BTreeMap;
 

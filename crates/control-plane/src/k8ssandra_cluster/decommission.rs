@@ -29,7 +29,7 @@ use super::{
     observe::{Stray, display_context},
     tasks::{self, Phase},
 };
-use crate::build::tasks::{Target, decommission_check_name, decommission_check_task};
+use crate::build::cluster_tasks::{Target, decommission_check_name, decommission_check_task};
 
 /// Wait before a refused check is made again.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(20);

@@ -23,7 +23,7 @@ use super::{
     status::datacenter_ready,
     tasks::{self, Phase},
 };
-use crate::build::tasks::{Target, rebuild_task, rebuild_task_name};
+use crate::build::cluster_tasks::{Target, rebuild_task, rebuild_task_name};
 
 /// The deprecated annotation naming the datacenter to rebuild from.
 const REBUILD_SOURCE_ANNOTATION: &str = "k8ssandra.io/rebuild-src-dc";

@@ -23,7 +23,7 @@ use super::{
     status::datacenter_ready,
     tasks::{self, Phase},
 };
-use crate::build::tasks::{KeyspaceFactors, SYSTEM_KEYSPACES, Target, replication_task};
+use crate::build::cluster_tasks::{KeyspaceFactors, SYSTEM_KEYSPACES, Target, replication_task};
 
 /// Replicas a system keyspace gets in a datacenter at most, and in an external one.
 const SYSTEM_REPLICAS: u32 = 3;

@@ -1,0 +1,75 @@
+//! The TTL step (pure): a finished K8ssandraTask is deleted `ttlSecondsAfterFinished` after its
+//! completion (a day when unset, as upstream; 0 keeps it). Its CassandraTasks are made with a TTL
+//! of 0, so that they go with it, not before.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// The TTL when the template sets none.
+pub const DEFAULT_TTL_SECONDS: i32 = 86_400;
+
+/// What becomes of a task as to its TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Not finished, or kept for good.
+    Keep,
+    /// Deleted after this long.
+    DeleteIn(Duration),
+    /// Due now.
+    DeleteNow,
+}
+
+/// The expiry of a task with TTL `ttl_seconds` that finished at `completion`.
+#[must_use]
+pub fn expiry(ttl_seconds: Option<i32>, completion: Option<&Time>, now: &Time) -> Expiry {
+    let ttl = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    let Some(completion) = completion.filter(|_| ttl > 0) else {
+        return Expiry::Keep;
+    };
+    let due = completion.0.as_second().saturating_add(i64::from(ttl));
+    match u64::try_from(due.saturating_sub(now.0.as_second())) {
+        Ok(left) if left > 0 => Expiry::DeleteIn(Duration::from_secs(left)),
+        _ => Expiry::DeleteNow,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn an_unfinished_task_is_kept() {
+        assert_eq!(expiry(Some(5), None, &at(100)), Expiry::Keep);
+    }
+
+    #[test]
+    fn zero_keeps_a_finished_task_for_good() {
+        assert_eq!(expiry(Some(0), Some(&at(0)), &at(1_000_000)), Expiry::Keep);
+    }
+
+    #[test]
+    fn unset_is_a_day() {
+        assert_eq!(
+            expiry(None, Some(&at(1000)), &at(1000)),
+            Expiry::DeleteIn(Duration::from_secs(86_400))
+        );
+        assert_eq!(expiry(None, Some(&at(0)), &at(86_400)), Expiry::DeleteNow);
+    }
+
+    #[test]
+    fn the_remaining_time_is_waited_for_then_the_task_is_due() {
+        assert_eq!(
+            expiry(Some(5), Some(&at(100)), &at(102)),
+            Expiry::DeleteIn(Duration::from_secs(3))
+        );
+        assert_eq!(expiry(Some(5), Some(&at(100)), &at(105)), Expiry::DeleteNow);
+        assert_eq!(expiry(Some(5), Some(&at(100)), &at(900)), Expiry::DeleteNow);
+    }
+}
