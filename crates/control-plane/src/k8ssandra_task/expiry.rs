@@ -27,10 +27,11 @@ pub fn expiry(ttl_seconds: Option<i32>, completion: Option<&Time>, now: &Time) -
     let Some(completion) = completion.filter(|_| ttl > 0) else {
         return Expiry::Keep;
     };
-    let due = completion.0.as_second().saturating_add(i64::from(ttl));
-    match u64::try_from(due.saturating_sub(now.0.as_second())) {
-        Ok(left) if left > 0 => Expiry::DeleteIn(Duration::from_secs(left)),
-        _ => Expiry::DeleteNow,
+    let left = k8ssandra_reconcile::scope::left_after(completion, i64::from(ttl), now);
+    if left.is_zero() {
+        Expiry::DeleteNow
+    } else {
+        Expiry::DeleteIn(left)
     }
 }
 
@@ -58,18 +59,23 @@ mod tests {
     fn unset_is_a_day() {
         assert_eq!(
             expiry(None, Some(&at(1000)), &at(1000)),
-            Expiry::DeleteIn(Duration::from_secs(86_400))
+            Expiry::DeleteIn(Duration::from_secs(86_401))
         );
-        assert_eq!(expiry(None, Some(&at(0)), &at(86_400)), Expiry::DeleteNow);
+        assert_eq!(expiry(None, Some(&at(0)), &at(86_401)), Expiry::DeleteNow);
     }
 
     #[test]
     fn the_remaining_time_is_waited_for_then_the_task_is_due() {
         assert_eq!(
             expiry(Some(5), Some(&at(100)), &at(102)),
-            Expiry::DeleteIn(Duration::from_secs(3))
+            Expiry::DeleteIn(Duration::from_secs(4))
         );
-        assert_eq!(expiry(Some(5), Some(&at(100)), &at(105)), Expiry::DeleteNow);
+        // Completion times are rounded down: the task may have finished at 100.9.
+        assert_eq!(
+            expiry(Some(5), Some(&at(100)), &at(105)),
+            Expiry::DeleteIn(Duration::from_secs(1))
+        );
+        assert_eq!(expiry(Some(5), Some(&at(100)), &at(106)), Expiry::DeleteNow);
         assert_eq!(expiry(Some(5), Some(&at(100)), &at(900)), Expiry::DeleteNow);
     }
 }

@@ -1,8 +1,8 @@
 //! The K8ssandraTask controller: one CassandraTask per datacenter of a K8ssandraCluster, made in
 //! that datacenter's cluster, where the data plane runs it; the control plane only talks to API
 //! servers. One pass is validate → observe → plan → create → status → TTL, each step a module of
-//! its own (the CassandraTask itself is built by [`crate::build::k8ssandra_task`]); a task being deleted
-//! has a pass of its own ([`deletion`]). See `docs/control-plane.md` for the rules.
+//! its own (the CassandraTask itself is built by [`crate::build::k8ssandra_task`]); a task being
+//! deleted has a pass of its own ([`deletion`]). See `docs/control-plane.md` for the rules.
 //!
 //! Passes are triggered by the K8ssandraTask, its K8ssandraCluster, the CassandraTasks labelled
 //! with it in any cluster, and the health of the clusters, so that its status follows the remote

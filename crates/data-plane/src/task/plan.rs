@@ -615,11 +615,11 @@ pub fn expiry(ttl_seconds: Option<i32>, completion: Option<&Time>, now: &Time) -
     let (Some(ttl), Some(completion)) = (ttl_seconds.filter(|t| *t > 0), completion) else {
         return Expiry::Keep;
     };
-    let due = completion.0.as_second().saturating_add(i64::from(ttl));
-    let left = due.saturating_sub(now.0.as_second());
-    match u64::try_from(left) {
-        Ok(seconds) if seconds > 0 => Expiry::DeleteIn(Duration::from_secs(seconds)),
-        _ => Expiry::DeleteNow,
+    let left = k8ssandra_reconcile::scope::left_after(completion, i64::from(ttl), now);
+    if left.is_zero() {
+        Expiry::DeleteNow
+    } else {
+        Expiry::DeleteIn(left)
     }
 }
 
@@ -1068,10 +1068,10 @@ mod tests {
         assert_eq!(expiry(Some(60), None, &at(200)), Expiry::Keep);
         assert_eq!(
             expiry(Some(60), Some(&at(100)), &at(130)),
-            Expiry::DeleteIn(Duration::from_secs(30))
+            Expiry::DeleteIn(Duration::from_secs(31))
         );
         assert_eq!(
-            expiry(Some(60), Some(&at(100)), &at(160)),
+            expiry(Some(60), Some(&at(100)), &at(161)),
             Expiry::DeleteNow
         );
     }
