@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use k8ssandra_api::crd;
 
+mod http;
 mod run;
 
 /// A multi-cluster Apache Cassandra operator, compatible with the K8ssandra stack.
@@ -40,6 +41,12 @@ enum Command {
         /// ReplicatedSecrets.
         #[arg(long, env = "K8SSANDRA_CONTROL_PLANE", default_value_t = false)]
         control_plane: bool,
+        /// Where `/metrics`, `/healthz` and `/readyz` are served.
+        #[arg(long, env = "HTTP_ADDRESS", default_value = "0.0.0.0:8080")]
+        http_address: std::net::SocketAddr,
+        /// How log lines are written (the level comes from RUST_LOG, `info` by default).
+        #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = run::LogFormat::Text)]
+        log_format: run::LogFormat,
     },
     /// Print the CustomResourceDefinitions, or write them into a directory, or check a directory.
     Crd {
@@ -58,16 +65,21 @@ fn main() -> anyhow::Result<ExitCode> {
             namespace,
             control_plane,
             image_config,
+            http_address,
+            log_format,
         } => {
+            let options = run::Options {
+                namespace,
+                images: run::images(image_config.as_deref())?,
+                control_plane,
+                http_address,
+                log_format,
+            };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?
-                .block_on(run::operator(
-                    namespace,
-                    run::images(image_config.as_deref())?,
-                    control_plane,
-                ))?;
+                .block_on(run::operator(options))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Crd {

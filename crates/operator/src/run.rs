@@ -1,7 +1,12 @@
-//! `k8ssandra-operator run`: logging, the Kubernetes client, and the data-plane controllers (with
-//! the control-plane ones when asked) until Ctrl-C or SIGTERM.
+//! `k8ssandra-operator run`: logging, the Kubernetes clients (their requests counted), the HTTP
+//! endpoints, and the data-plane controllers (with the control-plane ones when asked) until
+//! Ctrl-C or SIGTERM.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, atomic::AtomicBool},
+};
 
 use anyhow::Context as _;
 use k8ssandra_data_plane::{
@@ -10,8 +15,36 @@ use k8ssandra_data_plane::{
     caches, datacenter, schedule, task,
 };
 use k8ssandra_mgmt_api::{ClientSettings, ManagementApiMetrics};
-use k8ssandra_reconcile::metrics::ReconcileMetrics;
+use k8ssandra_reconcile::{api_metrics::ApiRequestMetrics, metrics::ReconcileMetrics};
+use kube::client::ClientBuilder;
 use prometheus_client::registry::Registry;
+
+use crate::http;
+
+/// How the log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What `run` is asked for.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The namespace watched; every namespace when `None`.
+    pub namespace: Option<String>,
+    /// The images of the pods.
+    pub images: ImageConfig,
+    /// Whether the control plane runs too.
+    pub control_plane: bool,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub http_address: SocketAddr,
+    /// The log format.
+    pub log_format: LogFormat,
+}
 
 /// Where cass-operator's deployments mount the image configuration.
 const UPSTREAM_IMAGE_CONFIG: &str = "/configs/image_config.yaml";
@@ -32,33 +65,63 @@ pub fn images(file: Option<&Path>) -> anyhow::Result<ImageConfig> {
     image_file::parse(&text).with_context(|| format!("in {}", path.display()))
 }
 
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // kube's client logs a whole response body at WARN when it cannot decode one; the
+        // controllers report such objects themselves.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=error"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
 /// Runs the CassandraDatacenter, CassandraTask and ScheduledTask controllers, and with
 /// `control_plane` the ClientConfig, K8ssandraCluster, K8ssandraTask and ReplicatedSecret ones,
 /// until the process is asked to stop.
-pub async fn operator(
-    namespace: Option<String>,
-    images: ImageConfig,
-    control_plane: bool,
-) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // kube's client logs a whole response body at WARN when it cannot decode one;
-                // the controllers report such objects themselves.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=error")),
-        )
-        .init();
+pub async fn operator(options: Options) -> anyhow::Result<()> {
+    let Options {
+        namespace,
+        images,
+        control_plane,
+        http_address,
+        log_format,
+    } = options;
+    init_logs(log_format);
     let mut config = kube::Config::infer().await.context(
         "reading the Kubernetes configuration (kubeconfig or in-cluster service account)",
     )?;
     k8ssandra_reconcile::identity::identify(&mut config);
     let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     let mut registry = Registry::default();
+    let requests = ApiRequestMetrics::register(&mut registry);
+    let client = ClientBuilder::try_from(config)
+        .context("building the Kubernetes client")?
+        .with_layer(&requests.layer(""))
+        .build();
     let metrics = ReconcileMetrics::register(&mut registry);
     let mgmt =
         ClientSettings::insecure().with_metrics(ManagementApiMetrics::register(&mut registry));
     let (caches, feeds) = caches::watch_all(&client, namespace.as_deref());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = http::bind(http_address).await?;
+    let endpoints = http::Endpoints {
+        registry: Arc::new(registry),
+        ready: Arc::clone(&ready),
+    };
+    tokio::spawn(http::serve(listener, endpoints));
+    tokio::spawn({
+        let caches = caches.clone();
+        async move {
+            // Ready once every watch listed: passes then act on what is there.
+            while let Err(error) = caches.settle().await {
+                tracing::info!(%error, "waiting for the watch caches");
+            }
+            ready.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!("watch caches listed: ready");
+        }
+    });
     let mut datacenters = datacenter::Context::new(
         client.clone(),
         caches.clone(),
@@ -84,13 +147,21 @@ pub async fn operator(
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
         control_plane,
+        %http_address,
         "operator starting"
     );
     let control = async {
         if !control_plane {
             return std::future::pending().await;
         }
-        let remotes = k8ssandra_control_plane::remote::Registry::default();
+        // Each remote cluster's client counts its requests under its context.
+        let remotes = k8ssandra_control_plane::remote::Registry::with_client_factory(Arc::new(
+            move |context, config| {
+                ClientBuilder::try_from(config)
+                    .map(|builder| builder.with_layer(&requests.layer(context)).build())
+                    .map_err(|error| format!("cannot build a client: {error}"))
+            },
+        ));
         remotes.set_local(client.clone(), &server);
         k8ssandra_control_plane::run(client.clone(), namespace.as_deref(), remotes, metrics).await;
     };

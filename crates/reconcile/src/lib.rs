@@ -14,6 +14,7 @@
 //! - [`tolerant`]: watched objects that may not decode, kept with their error instead of failing
 //!   the watch.
 
+pub mod api_metrics;
 pub mod apply;
 pub mod backoff;
 pub mod cache;

@@ -97,6 +97,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The pass panicked.
+    #[error(transparent)]
+    Panicked(#[from] k8ssandra_reconcile::metrics::Panicked),
     /// The watch caches cannot be read yet.
     #[error(transparent)]
     Cache(#[from] NotReady),
@@ -124,6 +127,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Panicked(_) => "panic",
             Self::Cache(_) => "cache",
             Self::Secrets(_) => "secrets",
             Self::Deletion(_) => "deletion",
@@ -264,7 +268,15 @@ pub async fn reconcile(
         return Ok(Requeue::await_change());
     };
     ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(cluster, &ctx))
+        .measure(
+            CONTROLLER,
+            Error::kind,
+            Some(k8ssandra_reconcile::metrics::PanicReport {
+                events: &ctx.events,
+                object: cluster.object_ref(&()),
+            }),
+            pass(cluster, &ctx),
+        )
         .await
 }
 

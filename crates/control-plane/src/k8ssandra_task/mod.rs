@@ -105,6 +105,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The pass panicked.
+    #[error(transparent)]
+    Panicked(#[from] k8ssandra_reconcile::metrics::Panicked),
     /// The watch caches cannot be read yet.
     #[error(transparent)]
     Cache(#[from] NotReady),
@@ -124,6 +127,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Panicked(_) => "panic",
             Self::Cache(_) => "cache",
             Self::Deletion(_) => "deletion",
             Self::Expire(_) => "expire",
@@ -257,7 +261,15 @@ pub async fn reconcile(
         return Ok(Requeue::await_change());
     };
     ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(task, &ctx))
+        .measure(
+            CONTROLLER,
+            Error::kind,
+            Some(k8ssandra_reconcile::metrics::PanicReport {
+                events: &ctx.events,
+                object: task.object_ref(&()),
+            }),
+            pass(task, &ctx),
+        )
         .await
 }
 

@@ -68,6 +68,8 @@ pub struct Context {
     pub undecodable: UndecodableReporter,
     /// Reconcile metrics.
     pub metrics: ReconcileMetrics,
+    /// Events.
+    pub events: EventPublisher,
     /// `(uid, generation)` of the ReplicatedSecrets whose selector was listed once.
     listed: Mutex<HashSet<(String, i64)>>,
 }
@@ -83,7 +85,8 @@ impl Context {
     ) -> Self {
         let events = EventPublisher::new(client.clone(), "k8ssandra-operator");
         Self {
-            undecodable: UndecodableReporter::new(client.clone(), events, FIELD_MANAGER),
+            undecodable: UndecodableReporter::new(client.clone(), events.clone(), FIELD_MANAGER),
+            events,
             client,
             caches,
             registry,
@@ -96,6 +99,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The pass panicked.
+    #[error(transparent)]
+    Panicked(#[from] k8ssandra_reconcile::metrics::Panicked),
     /// The watch caches cannot be read yet.
     #[error(transparent)]
     Cache(#[from] NotReady),
@@ -114,6 +120,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Panicked(_) => "panic",
             Self::Cache(_) => "cache",
             Self::Kube { .. } => "kube",
         }
@@ -245,7 +252,15 @@ pub async fn reconcile(
         return Ok(Requeue::await_change());
     };
     ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(replicated, &ctx))
+        .measure(
+            CONTROLLER,
+            Error::kind,
+            Some(k8ssandra_reconcile::metrics::PanicReport {
+                events: &ctx.events,
+                object: kube::Resource::object_ref(replicated, &()),
+            }),
+            pass(replicated, &ctx),
+        )
         .await
 }
 

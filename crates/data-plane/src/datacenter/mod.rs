@@ -163,6 +163,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The pass panicked.
+    #[error(transparent)]
+    Panicked(#[from] k8ssandra_reconcile::metrics::Panicked),
     /// The watch caches cannot be read yet.
     #[error(transparent)]
     Cache(#[from] crate::caches::NotReady),
@@ -211,6 +214,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Panicked(_) => "panic",
             Self::Cache(_) => "cache",
             Self::Children(_) => "children",
             Self::Secrets(_) => "secrets",
@@ -370,7 +374,15 @@ pub async fn reconcile(
         return Ok(Requeue::await_change());
     };
     ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(dc, &ctx))
+        .measure(
+            CONTROLLER,
+            Error::kind,
+            Some(k8ssandra_reconcile::metrics::PanicReport {
+                events: &ctx.events,
+                object: dc.object_ref(&()),
+            }),
+            pass(dc, &ctx),
+        )
         .await
 }
 

@@ -117,6 +117,9 @@ impl Context {
 /// Why a pass failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The pass panicked.
+    #[error(transparent)]
+    Panicked(#[from] k8ssandra_reconcile::metrics::Panicked),
     /// The watch caches cannot be read yet.
     #[error(transparent)]
     Cache(#[from] crate::caches::NotReady),
@@ -135,6 +138,7 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Panicked(_) => "panic",
             Self::Cache(_) => "cache",
             Self::Kube { .. } => "kube",
         }
@@ -189,7 +193,15 @@ pub async fn reconcile(
         return Ok(Requeue::await_change());
     };
     ctx.metrics
-        .measure(CONTROLLER, Error::kind, pass(schedule, &ctx))
+        .measure(
+            CONTROLLER,
+            Error::kind,
+            Some(k8ssandra_reconcile::metrics::PanicReport {
+                events: &ctx.events,
+                object: schedule.object_ref(&()),
+            }),
+            pass(schedule, &ctx),
+        )
         .await
 }
 
