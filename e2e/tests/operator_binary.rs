@@ -53,6 +53,65 @@ fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
 
 struct Operator(Child);
 
+/// Starts the binary on `cluster` with `extra` arguments, serving on a free port; logs to `log`.
+fn start(
+    kubeconfig: &std::path::Path,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> (Operator, SocketAddr) {
+    let address = free_address();
+    let mut args = vec![
+        "run".to_owned(),
+        "--http-address".to_owned(),
+        address.to_string(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let child = Command::new(binary())
+        .args(&args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).expect("log file"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the operator starts");
+    (Operator(child), address)
+}
+
+/// Whether the process at `address` says it leads.
+fn leads(address: SocketAddr) -> Option<bool> {
+    let (_, metrics) = get(address, "/metrics")?;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("leader "))
+        .map(|v| v.trim() == "1")
+}
+
+/// The write requests (other than the Lease's) the process at `address` counted.
+fn writes(address: SocketAddr) -> u64 {
+    let (_, metrics) = get(address, "/metrics").unwrap_or_default();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("kubernetes_requests_total{"))
+        .filter(|l| !l.contains("resource=\"leases\""))
+        .filter(|l| {
+            ["create", "update", "patch", "delete"]
+                .iter()
+                .any(|v| l.contains(&format!("verb=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The kinds of watches the process at `address` opened.
+fn watches(address: SocketAddr) -> usize {
+    let (_, metrics) = get(address, "/metrics").unwrap_or_default();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("kubernetes_requests_total{") && l.contains("verb=\"watch\""))
+        .count()
+}
+
 impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -139,4 +198,110 @@ async fn the_binary_serves_its_endpoints_logs_json_and_stops_on_sigterm() {
         assert!(value.get("level").is_some(), "{line}");
     }
     assert!(lines.contains("\"stopping\""), "{lines}");
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_that_hands_over_when_it_goes() {
+    let fleet = FleetConfig::new("operator_leader", 1)
+        .nodes_per_cluster(1)
+        .start()
+        .await
+        .expect("fleet starts");
+    let cluster = fleet.cluster(0);
+    let kubeconfig = cluster.kubeconfig_path().to_path_buf();
+    // A datacenter, so that a leader has something to write.
+    cluster
+        .apply_yaml(
+            "default",
+            "apiVersion: cassandra.datastax.com/v1beta1\nkind: CassandraDatacenter\nmetadata:\n  name: dc1\nspec:\n  clusterName: demo\n  serverType: cassandra\n  serverVersion: 4.1.5\n  size: 1\n  storageConfig:\n    cassandraDataVolumeClaimSpec:\n      storageClassName: standard\n      accessModes: [ReadWriteOnce]\n      resources: {requests: {storage: 1Gi}}\n",
+        )
+        .await
+        .expect("datacenter");
+    let elect = ["--leader-elect", "--leader-election-namespace", "default"];
+    let (mut a, a_address) = start(&kubeconfig, &cluster.dir().join("a.log"), &elect);
+    let (mut b, b_address) = start(&kubeconfig, &cluster.dir().join("b.log"), &elect);
+    let (leader, follower) = wait::until("one leader", Duration::from_secs(60), || async {
+        match (leads(a_address)?, leads(b_address)?) {
+            (true, false) => Some((0, 1)),
+            (false, true) => Some((1, 0)),
+            _ => None,
+        }
+    })
+    .await
+    .expect("a leader");
+    let addresses = [a_address, b_address];
+    // Both are ready: the follower is idle, not broken.
+    for address in addresses {
+        wait::until("ready", Duration::from_secs(60), || async {
+            (get(address, "/readyz")?.0 == 200).then_some(())
+        })
+        .await
+        .expect("ready");
+    }
+    wait::until("the leader writes", Duration::from_secs(60), || async {
+        (writes(addresses[leader]) > 0).then_some(())
+    })
+    .await
+    .expect("the leader acts");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(writes(addresses[follower]), 0, "the follower wrote");
+    assert_eq!(
+        watches(addresses[follower]),
+        0,
+        "the follower watches nothing"
+    );
+    assert_eq!(leads(addresses[leader]), Some(true));
+    assert_eq!(leads(addresses[follower]), Some(false));
+
+    // The leader dies without a word: the follower takes over once the Lease expired.
+    let killed = Instant::now();
+    let processes = [&mut a, &mut b];
+    let _ = processes[leader].0.kill();
+    let _ = processes[leader].0.wait();
+    wait::until("the follower to lead", Duration::from_secs(60), || async {
+        leads(addresses[follower]).filter(|l| *l).map(|_| ())
+    })
+    .await
+    .expect("hand-over");
+    let handed_over = killed.elapsed();
+    eprintln!("hand-over {handed_over:?} after the leader was killed");
+    // The lease (15 s), and one retry period (2 s) to notice.
+    assert!(
+        handed_over <= Duration::from_secs(15 + 2 + 2),
+        "hand-over took {handed_over:?}, beyond the lease time"
+    );
+    wait::until("the new leader writes", Duration::from_secs(60), || async {
+        (writes(addresses[follower]) > 0).then_some(())
+    })
+    .await
+    .expect("the new leader acts");
+
+    // A leader that is stopped releases the Lease: a new replica takes it at once.
+    let (_c, c_address) = start(&kubeconfig, &cluster.dir().join("c.log"), &elect);
+    wait::until("c waiting", Duration::from_secs(60), || async {
+        leads(c_address).filter(|l| !*l).map(|_| ())
+    })
+    .await
+    .expect("c is a follower");
+    let stopped = Instant::now();
+    let survivor = [&mut a, &mut b];
+    let pid = survivor[follower].0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    wait::until("c to lead", Duration::from_secs(60), || async {
+        leads(c_address).filter(|l| *l).map(|_| ())
+    })
+    .await
+    .expect("c leads");
+    let released = stopped.elapsed();
+    eprintln!("hand-over {released:?} after the leader was stopped");
+    assert!(
+        released < Duration::from_secs(15),
+        "a released Lease was waited out: {released:?}"
+    );
 }

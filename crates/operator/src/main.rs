@@ -47,6 +47,16 @@ enum Command {
         /// How log lines are written (the level comes from RUST_LOG, `info` by default).
         #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = run::LogFormat::Text)]
         log_format: run::LogFormat,
+        /// Elect one leader among the replicas through a Lease: only the leader runs the
+        /// controllers; another takes over within the lease duration (15 s) when it is gone.
+        #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+        leader_elect: bool,
+        /// Namespace of the leader Lease (default: the pod's).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        leader_election_namespace: String,
+        /// Name of the leader Lease.
+        #[arg(long, default_value = "k8ssandra-operator-leader")]
+        leader_election_id: String,
     },
     /// Print the CustomResourceDefinitions, or write them into a directory, or check a directory.
     Crd {
@@ -67,6 +77,9 @@ fn main() -> anyhow::Result<ExitCode> {
             image_config,
             http_address,
             log_format,
+            leader_elect,
+            leader_election_namespace,
+            leader_election_id,
         } => {
             let options = run::Options {
                 namespace,
@@ -74,6 +87,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 control_plane,
                 http_address,
                 log_format,
+                leader_lease: leader_elect
+                    .then_some((leader_election_namespace, leader_election_id)),
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -15,7 +15,7 @@ use k8ssandra_data_plane::{
     caches, datacenter, schedule, task,
 };
 use k8ssandra_mgmt_api::{ClientSettings, ManagementApiMetrics};
-use k8ssandra_reconcile::{api_metrics::ApiRequestMetrics, metrics::ReconcileMetrics};
+use k8ssandra_reconcile::{api_metrics::ApiRequestMetrics, leader, metrics::ReconcileMetrics};
 use kube::client::ClientBuilder;
 use prometheus_client::registry::Registry;
 
@@ -44,6 +44,16 @@ pub struct Options {
     pub http_address: SocketAddr,
     /// The log format.
     pub log_format: LogFormat,
+    /// The leader Lease (`namespace`, `name`), when replicas elect one.
+    pub leader_lease: Option<(String, String)>,
+}
+
+/// This replica's name in the leader Lease: the pod's name, else the host's, with the process id.
+fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "k8ssandra-operator".to_owned());
+    format!("{host}_{}", std::process::id())
 }
 
 /// Where cass-operator's deployments mount the image configuration.
@@ -87,6 +97,7 @@ pub async fn operator(options: Options) -> anyhow::Result<()> {
         control_plane,
         http_address,
         log_format,
+        leader_lease,
     } = options;
     init_logs(log_format);
     let mut config = kube::Config::infer().await.context(
@@ -103,14 +114,36 @@ pub async fn operator(options: Options) -> anyhow::Result<()> {
     let metrics = ReconcileMetrics::register(&mut registry);
     let mgmt =
         ClientSettings::insecure().with_metrics(ManagementApiMetrics::register(&mut registry));
-    let (caches, feeds) = caches::watch_all(&client, namespace.as_deref());
-    let ready = Arc::new(AtomicBool::new(false));
+    let mut elector = leader_lease.map(|(lease_namespace, name)| {
+        leader::Elector::new(
+            client.clone(),
+            &lease_namespace,
+            &name,
+            &identity(),
+            leader::Timings::default(),
+            &mut registry,
+        )
+    });
+    // A replica waiting to lead serves its probes, and is ready: it is healthy, only idle.
+    let ready = Arc::new(AtomicBool::new(elector.is_some()));
     let listener = http::bind(http_address).await?;
     let endpoints = http::Endpoints {
         registry: Arc::new(registry),
         ready: Arc::clone(&ready),
     };
     tokio::spawn(http::serve(listener, endpoints));
+    if let Some(elector) = elector.as_mut() {
+        tracing::info!("waiting to lead");
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = shutdown_signal() => {
+                tracing::info!("stopping");
+                return Ok(());
+            }
+        }
+        ready.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    let (caches, feeds) = caches::watch_all(&client, namespace.as_deref());
     tokio::spawn({
         let caches = caches.clone();
         async move {
@@ -165,13 +198,24 @@ pub async fn operator(options: Options) -> anyhow::Result<()> {
         remotes.set_local(client.clone(), &server);
         k8ssandra_control_plane::run(client.clone(), namespace.as_deref(), remotes, metrics).await;
     };
+    let lost = async {
+        match elector.as_mut() {
+            Some(elector) => elector.keep().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         () = k8ssandra_data_plane::run(
             Controllers { datacenters, tasks, schedules },
             feeds,
         ) => {}
         () = control => {}
+        // Two leaders must never act: the process ends, and its restart waits to lead again.
+        lost = lost => return Err(lost.into()),
         () = shutdown_signal() => tracing::info!("stopping"),
+    }
+    if let Some(elector) = elector.as_mut() {
+        elector.release().await;
     }
     Ok(())
 }

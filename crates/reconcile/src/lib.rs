@@ -22,6 +22,7 @@ pub mod events;
 pub mod finalizer;
 pub mod hash;
 pub mod identity;
+pub mod leader;
 pub mod metrics;
 pub mod password;
 pub mod scope;
