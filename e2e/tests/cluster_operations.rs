@@ -93,7 +93,7 @@ async fn datacenters_join_leave_and_stop_through_their_own_data_planes() {
     };
     let setup = Setup::start_configured("cluster_operations", 3, cassandra).await;
     for index in 1..=3 {
-        setup.client_config(index).await;
+        setup.least_privilege_client_config(index).await;
     }
     setup.apply(&sample()).await;
     setup.wait_ready().await;

@@ -152,8 +152,8 @@ fn task_yaml(name: &str, command: &str, extra: &str) -> String {
 async fn k8ssandra_tasks_run_datacenter_by_datacenter_across_the_fleet() {
     let started = Instant::now();
     let mut setup = Setup::start("k8ssandra_task").await;
-    setup.client_config(1).await;
-    setup.client_config(2).await;
+    setup.least_privilege_client_config(1).await;
+    setup.least_privilege_client_config(2).await;
     setup.apply(&sample()).await;
     setup.wait_ready().await;
     eprintln!("the sample converged after {:?}", started.elapsed());

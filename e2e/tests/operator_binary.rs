@@ -305,3 +305,99 @@ async fn two_replicas_elect_one_leader_that_hands_over_when_it_goes() {
         "a released Lease was waited out: {released:?}"
     );
 }
+
+#[tokio::test]
+async fn clientconfig_create_gives_the_control_plane_just_enough_access() {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use k8ssandra_api::{cassandra::CassandraDatacenter, config::ClientConfig};
+    use kube::Api;
+
+    let fleet = FleetConfig::new("operator_clientconfig", 2)
+        .nodes_per_cluster(1)
+        .start()
+        .await
+        .expect("fleet starts");
+    let remote = fleet.cluster(1).context().to_owned();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "clientconfig",
+            "create",
+            "--context",
+            &remote,
+            "--control-plane-context",
+            "kind-k8ssandra-0",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(binary())
+            .args(&args)
+            .arg("--kubeconfig")
+            .arg(fleet.kubeconfig_path())
+            .output()
+            .expect("runs")
+    };
+    let printed = run(&["-o", "yaml"]);
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        text.contains("kind: Secret") && text.contains("kind: ClientConfig"),
+        "{text}"
+    );
+    let neither = Command::new(binary())
+        .args(["clientconfig", "create", "--context", &remote])
+        .output()
+        .expect("runs");
+    assert!(
+        !neither.status.success(),
+        "neither --apply nor -o is refused"
+    );
+
+    let applied = run(&["--apply"]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let control = fleet.cluster(0).client();
+    let config = Api::<ClientConfig>::namespaced(control.clone(), "k8ssandra-operator")
+        .get(&remote)
+        .await
+        .expect("the ClientConfig");
+    assert_eq!(config.spec.context_name.as_deref(), Some(remote.as_str()));
+    let secret = Api::<Secret>::namespaced(control, "k8ssandra-operator")
+        .get(&config.spec.kube_config_secret.name)
+        .await
+        .expect("the kubeconfig Secret");
+    let kubeconfig = secret.data.expect("data")["kubeconfig"].0.clone();
+
+    // The kubeconfig reaches the remote cluster with what the control plane needs, no more.
+    let parsed: kube::config::Kubeconfig =
+        serde_yaml::from_slice(&kubeconfig).expect("a kubeconfig");
+    let options = kube::config::KubeConfigOptions {
+        context: Some(remote.clone()),
+        ..Default::default()
+    };
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(parsed, &options)
+            .await
+            .expect("usable"),
+    )
+    .expect("client");
+    Api::<CassandraDatacenter>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .expect("CassandraDatacenters can be listed");
+    let namespaces = Api::<Namespace>::all(client)
+        .list(&Default::default())
+        .await
+        .expect_err("namespaces cannot");
+    assert!(
+        matches!(&namespaces, kube::Error::Api(status) if status.code == 403),
+        "{namespaces}"
+    );
+    // Running it again succeeds (every write is an apply).
+    assert!(run(&["--apply"]).status.success());
+}

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use k8ssandra_api::crd;
 
+mod clientconfig;
 mod http;
 mod run;
 
@@ -58,6 +59,11 @@ enum Command {
         #[arg(long, default_value = "k8ssandra-operator-leader")]
         leader_election_id: String,
     },
+    /// Give the control plane access to a remote cluster (upstream's create-clientconfig.sh).
+    Clientconfig {
+        #[command(subcommand)]
+        action: ClientConfigAction,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory, or check a directory.
     Crd {
         /// Write one file per CRD (and a kustomization.yaml) into this directory.
@@ -69,8 +75,32 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ClientConfigAction {
+    /// Make, in the remote cluster, a ServiceAccount with a long-lived token and the RBAC the
+    /// control plane needs there; then apply (`--apply`) or print (`-o yaml`) the kubeconfig
+    /// Secret and the ClientConfig for the control-plane cluster.
+    Create(clientconfig::CreateArgs),
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::Clientconfig {
+            action: ClientConfigAction::Create(args),
+        } => {
+            if !args.apply && args.output.is_none() {
+                bail!("say what to do with the result: --apply, or -o yaml to print it");
+            }
+            runtime()?.block_on(clientconfig::create(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             namespace,
             control_plane,
@@ -90,11 +120,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 leader_lease: leader_elect
                     .then_some((leader_election_namespace, leader_election_id)),
             };
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?
-                .block_on(run::operator(options))?;
+            runtime()?.block_on(run::operator(options))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Crd {

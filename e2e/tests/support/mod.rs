@@ -191,6 +191,32 @@ impl Setup {
             .expect("ClientConfig");
     }
 
+    /// The ClientConfig of cluster `index` and its Secret, as `k8ssandra-operator clientconfig
+    /// create` makes them: a ServiceAccount whose ClusterRole is exactly what the control plane
+    /// uses there, so a permission it lacks fails the test.
+    pub async fn least_privilege_client_config(&self, index: usize) {
+        use k8ssandra_control_plane::client_config::create::{Request, create};
+        let cluster = self.fleet.cluster(index);
+        let request = Request {
+            context: cluster.context().to_owned(),
+            namespace: OPERATOR_NAMESPACE.to_owned(),
+            service_account: "k8ssandra-control-plane".to_owned(),
+            server: cluster.access().server.clone(),
+        };
+        let access = create(&cluster.client(), &request)
+            .await
+            .expect("access to the remote cluster");
+        let control = self.fleet.cluster(0).client();
+        Api::<Secret>::namespaced(control.clone(), OPERATOR_NAMESPACE)
+            .create(&PostParams::default(), &access.secret)
+            .await
+            .expect("kubeconfig Secret");
+        Api::<ClientConfig>::namespaced(control, OPERATOR_NAMESPACE)
+            .create(&PostParams::default(), &access.client_config)
+            .await
+            .expect("ClientConfig");
+    }
+
     /// The ClientConfig of cluster `index` and its Secret; returns the kubeconfig.
     pub async fn client_config(&self, index: usize) -> String {
         let kubeconfig = self

@@ -8,6 +8,7 @@
 //! or context changed), and write the condition when it changed. The registry's health changes
 //! trigger passes, so the condition follows the remote API server without polling it.
 
+pub mod create;
 pub mod status;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};

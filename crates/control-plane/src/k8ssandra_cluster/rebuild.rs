@@ -273,3 +273,128 @@ mod tests {
         assert_eq!(retry_delay(40), MAX_RETRY);
     }
 }
+
+#[cfg(test)]
+mod source_tests {
+    use std::sync::Arc;
+
+    use k8ssandra_api::{
+        cassandra::{CassandraDatacenter, CassandraDatacenterStatus, ProgressState},
+        conditions::{Condition, ConditionStatus},
+    };
+
+    use super::*;
+    use crate::k8ssandra_cluster::observe::Reach;
+
+    fn datacenter(name: &str, ready: bool, stopped: bool) -> ObservedDatacenter {
+        let mut live: CassandraDatacenter = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cassandra.datastax.com/v1beta1",
+            "kind": "CassandraDatacenter",
+            "metadata": { "name": name, "generation": 1 },
+            "spec": { "clusterName": "demo", "serverType": "cassandra",
+                      "serverVersion": "4.1.5", "size": 3, "storageConfig": {} }
+        }))
+        .unwrap();
+        let status = if ready {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        };
+        live.status = Some(CassandraDatacenterStatus {
+            conditions: Some(vec![Condition::new("Ready", status, "R", "m")]),
+            cassandra_operator_progress: Some(ProgressState::Ready),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        ObservedDatacenter {
+            name: name.into(),
+            namespace: "ns".into(),
+            context: String::new(),
+            cassandra_name: format!("cass-{name}"),
+            size: 3,
+            stopped,
+            reach: Reach::NoClientConfig,
+            live: Live::Ours(Arc::new(live)),
+        }
+    }
+
+    fn observed(datacenters: Vec<ObservedDatacenter>) -> Observed {
+        Observed {
+            datacenters,
+            superuser: None,
+            replicated_secret: None,
+            strays: Vec::new(),
+        }
+    }
+
+    fn cluster(yaml_dc3: &str, annotation: Option<&str>) -> K8ssandraCluster {
+        let mut k8c: K8ssandraCluster = serde_yaml::from_str(&format!(
+            r#"
+apiVersion: k8ssandra.io/v1alpha1
+kind: K8ssandraCluster
+metadata: {{name: demo, namespace: ns}}
+spec:
+  cassandra:
+    serverVersion: "4.1.5"
+    datacenters:
+      - metadata: {{name: dc1}}
+        size: 3
+      - metadata: {{name: dc2}}
+        size: 3
+      - metadata: {{name: dc3}}
+        size: 3
+{yaml_dc3}"#
+        ))
+        .unwrap();
+        if let Some(value) = annotation {
+            k8c.metadata.annotations =
+                Some([(REBUILD_SOURCE_ANNOTATION.to_owned(), value.to_owned())].into());
+        }
+        k8c
+    }
+
+    #[test]
+    fn the_first_ready_running_datacenter_is_the_source_by_default() {
+        let seen = observed(vec![
+            datacenter("dc1", true, true),
+            datacenter("dc2", true, false),
+            datacenter("dc3", true, false),
+        ]);
+        let dc3 = seen.datacenters[2].clone();
+        assert_eq!(
+            source(&cluster("", None), &seen, &dc3),
+            Ok("cass-dc2".to_owned()),
+            "a stopped datacenter streams nothing"
+        );
+        let none = observed(vec![datacenter("dc1", false, false), dc3.clone()]);
+        assert!(source(&cluster("", None), &none, &dc3).is_err());
+    }
+
+    #[test]
+    fn the_spec_or_the_annotation_names_the_source_and_is_checked() {
+        let seen = observed(vec![
+            datacenter("dc1", true, false),
+            datacenter("dc2", true, false),
+            datacenter("dc3", true, false),
+        ]);
+        let dc3 = seen.datacenters[2].clone();
+        let asked = "        rebuild: {sourceDc: dc2}\n";
+        assert_eq!(
+            source(&cluster(asked, None), &seen, &dc3),
+            Ok("cass-dc2".to_owned())
+        );
+        assert_eq!(
+            source(&cluster("", Some("dc1")), &seen, &dc3),
+            Ok("cass-dc1".to_owned())
+        );
+        let itself = source(
+            &cluster("        rebuild: {sourceDc: dc3}\n", None),
+            &seen,
+            &dc3,
+        )
+        .unwrap_err();
+        assert!(itself.contains("not another datacenter"), "{itself}");
+        let unknown = source(&cluster("", Some("dc9")), &seen, &dc3).unwrap_err();
+        assert!(unknown.contains("dc9"), "{unknown}");
+    }
+}

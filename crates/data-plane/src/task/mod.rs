@@ -1,12 +1,13 @@
 //! The CassandraTask controller: runs one operation (cleanup, flush, upgradesstables, rebuild,
 //! restart, replacenode) on the pods of a datacenter, or one of this operator's schema commands
-//! (updatereplication, checkdecommission) on one of its nodes. One pass is validate → observe → plan → act
-//! → status, each step a module of its own; `status.podStatuses` is the durable record a pass
-//! resumes from, so an operator restart loses nothing.
+//! (updatereplication, checkdecommission) on one of its nodes. One pass is validate → observe →
+//! plan → act → status, each step a module of its own; `status.podStatuses` is the durable
+//! record a pass resumes from, so an operator restart loses nothing.
 //!
 //! Unlike upstream, an unset `ttlSecondsAfterFinished` keeps a finished task; the `restartPolicy`
-//! is not read (`spec.retries`, 0 when unset, is the number of retries of a failed pod), and
-//! `concurrencyPolicy` and the `control.k8ssandra.io/status` label are not acted on yet.
+//! is not read (`spec.retries`, 0 when unset, is the number of retries of a failed pod), and the
+//! `control.k8ssandra.io/status` label is not acted on yet. `concurrencyPolicy` is (see
+//! [`plan::blocking_task`]).
 
 pub mod act;
 pub mod observe;
