@@ -412,6 +412,10 @@ pub struct DatacenterRebuildStatus {
     /// Attempts so far (1 for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i32>,
+    /// The pod the current attempt rebuilds again (the one that failed before); every pod of
+    /// the datacenter when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
     /// Nodes rebuilt, out of `nodesTotal`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodes_done: Option<i32>,

@@ -132,7 +132,7 @@ pub fn rebuild_task_name(datacenter: &str, attempt: i32) -> String {
 }
 
 /// The `rebuild` task of a datacenter added to a live cluster, streaming from `source` (a
-/// Cassandra datacenter name).
+/// Cassandra datacenter name), on `pod` only when given.
 #[must_use]
 pub fn rebuild_task(
     cluster: &K8ssandraCluster,
@@ -140,6 +140,7 @@ pub fn rebuild_task(
     source: &str,
     attempt: i32,
     max_concurrent: Option<i64>,
+    pod: Option<&str>,
 ) -> CassandraTask {
     task(
         cluster,
@@ -148,6 +149,7 @@ pub fn rebuild_task(
         CassandraCommand::Rebuild,
         Some(JobArguments {
             source_datacenter: Some(source.to_owned()),
+            pod_name: pod.map(str::to_owned),
             ..JobArguments::default()
         }),
         max_concurrent.and_then(|n| i32::try_from(n).ok()),
@@ -222,14 +224,19 @@ mod tests {
 
     #[test]
     fn rebuilds_keep_upstreams_first_name_and_number_retries() {
-        let task = rebuild_task(&cluster(), TARGET, "dc0", 1, Some(2));
+        let task = rebuild_task(&cluster(), TARGET, "dc0", 1, Some(2), None);
         assert_eq!(task.name_any(), "dc1-rebuild");
         assert_eq!(task.spec.template.max_concurrent_pods, Some(2));
-        let args = task.spec.template.jobs.as_ref().unwrap()[0]
-            .args
-            .clone()
-            .unwrap();
-        assert_eq!(args.source_datacenter.as_deref(), Some("dc0"));
+        let args = |t: &CassandraTask| {
+            t.spec.template.jobs.as_ref().unwrap()[0]
+                .args
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(args(&task).source_datacenter.as_deref(), Some("dc0"));
+        assert_eq!(args(&task).pod_name, None);
+        let retry = rebuild_task(&cluster(), TARGET, "dc0", 2, None, Some("p-1"));
+        assert_eq!(args(&retry).pod_name.as_deref(), Some("p-1"));
         assert_eq!(rebuild_task_name("dc1", 3), "dc1-rebuild-3");
         assert_eq!(
             decommission_check_task(&cluster(), TARGET, 7).name_any(),

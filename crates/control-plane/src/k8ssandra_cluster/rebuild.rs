@@ -7,7 +7,8 @@
 //!   CassandraTask runs on each of its nodes (state `Rebuilding`), from `rebuild.sourceDc`, the
 //!   `k8ssandra.io/rebuild-src-dc` annotation, or the first Ready datacenter.
 //! - A failed attempt is reported, naming each node and its error, and made again after a delay
-//!   that doubles (5 s to 5 min); the datacenter is Ready only once a rebuild completed.
+//!   that doubles (5 s to 5 min): on the one pod that failed, or on every pod when several did;
+//!   the datacenter is Ready only once a rebuild completed.
 
 use std::time::Duration;
 
@@ -123,26 +124,30 @@ pub fn first_attempt(dc: &ObservedDatacenter, source: String) -> DatacenterRebui
         attempt: Some(1),
         nodes_done: Some(0),
         nodes_total: Some(dc.size),
+        pod: None,
         last_failure: None,
     }
 }
 
-/// Pods a failed task failed on, with their errors, as one sentence.
-fn failures(task: &CassandraTask) -> String {
-    let mut failed: Vec<String> = task
+/// The pods a failed task failed on, with their errors.
+fn failed_pods(task: &CassandraTask) -> Vec<(String, Option<String>)> {
+    let mut failed: Vec<(String, Option<String>)> = task
         .status
         .as_ref()
         .and_then(|s| s.pod_statuses.as_ref())
         .into_iter()
         .flatten()
         .filter(|(_, p)| matches!(p.status.to_ascii_uppercase().as_str(), "FAILED" | "ERROR"))
-        .map(|(pod, p)| match &p.error {
-            Some(error) => format!("{pod}: {error}"),
-            None => pod.clone(),
-        })
+        .map(|(pod, p)| (pod.clone(), p.error.clone()))
         .collect();
     failed.sort();
-    failed.join("; ")
+    failed
+}
+
+/// Nodes rebuilt so far: those an earlier attempt did, and those this one did.
+fn done(entry: &DatacenterRebuildStatus, task: &CassandraTask, total: i32) -> i32 {
+    let earlier = if entry.pod.is_some() { total - 1 } else { 0 };
+    (earlier + succeeded(task)).min(total)
 }
 
 /// Follows the rebuild of one datacenter in state `Rebuilding`.
@@ -191,6 +196,7 @@ pub async fn reconcile(
                 &source,
                 attempt,
                 max_concurrent,
+                entry.pod.as_deref(),
             );
             if let Err(error) = tasks::create(remote, &task).await {
                 report.degraded = Some(format!("{}: {error}", dc.name));
@@ -199,7 +205,7 @@ pub async fn reconcile(
             report.progressing = Some(progress(dc, &entry));
         }
         Phase::Running(task) => {
-            entry.nodes_done = Some(succeeded(&task).min(total));
+            entry.nodes_done = Some(done(&entry, &task, total));
             entry.nodes_total = Some(total);
             report.progressing = Some(progress(dc, &entry));
             report.entry = Some(entry);
@@ -208,8 +214,16 @@ pub async fn reconcile(
             report.entry = None;
         }
         Phase::Failed { task, message, age } => {
-            let on = failures(&task);
-            entry.nodes_done = Some(succeeded(&task).min(total));
+            let failed = failed_pods(&task);
+            let on = failed
+                .iter()
+                .map(|(pod, error)| match error {
+                    Some(error) => format!("{pod}: {error}"),
+                    None => pod.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            entry.nodes_done = Some(done(&entry, &task, total));
             entry.last_failure = Some(format!(
                 "attempt {attempt} of the rebuild from {source} failed on {}",
                 if on.is_empty() { message } else { on }
@@ -222,9 +236,14 @@ pub async fn reconcile(
                 wait.as_secs()
             ));
             if wait.is_zero() {
+                // One pod failed: only it is rebuilt again; else every pod is.
+                entry.pod = match failed.as_slice() {
+                    [(pod, _)] => Some(pod.clone()),
+                    _ => None,
+                };
                 entry.attempt = Some(attempt + 1);
                 entry.task = Some(rebuild_task_name(&dc.name, attempt + 1));
-                entry.nodes_done = Some(0);
+                entry.nodes_done = Some(if entry.pod.is_some() { total - 1 } else { 0 });
                 report.requeue = Some(Duration::from_secs(1));
             } else {
                 report.requeue = Some(wait);
